@@ -25,3 +25,9 @@ class StoreError(FtreadyError):
     """The state store could not be opened or written."""
 
     exit_code = 1
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a driver error: the part a person can act on, without the SQL dump."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

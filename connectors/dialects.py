@@ -1,0 +1,152 @@
+"""Per-dialect SQL pieces, written once as SQLAlchemy constructs and compiled for each database.
+
+- `utc_day(ts)`: the UTC calendar day of a timestamp. Sessions are put in UTC on connect
+  (`prepare_engine`), so `CAST(ts AS DATE)` is the UTC day on PostgreSQL, MySQL/MariaDB and
+  DuckDB; SQLite keeps ISO-8601 text and uses `date(ts)`, which is NULL for unparseable text.
+- `json_text(column, key)`: a string value from a JSON/map column (PostgreSQL `->>`,
+  SQLite/DuckDB `json_extract`, MySQL `JSON_UNQUOTE(JSON_EXTRACT())`).
+- `epoch_ms_between(start, end)`: milliseconds between two timestamps.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import FunctionElement
+
+
+class utc_day(FunctionElement[Any]):  # noqa: N801 - reads like the SQL function it stands for
+    type = sa.Date()
+    name = "utc_day"
+    inherit_cache = True
+
+
+@compiles(utc_day)
+def _utc_day_default(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS DATE)"
+
+
+@compiles(utc_day, "sqlite")
+def _utc_day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+class json_text(FunctionElement[Any]):  # noqa: N801
+    """`json_text(column, 'a.b')`: the text at a (dotted) key path of a JSON column."""
+
+    type = sa.String()
+    name = "json_text"
+    inherit_cache = False  # the key is rendered into the SQL text, so compiled forms must not be shared
+
+
+def _json_parts(element: json_text, compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
+    column, key = list(element.clauses)
+    return compiler.process(column, **kw), key.value  # type: ignore[attr-defined]
+
+
+def _json_path_literal(key: str) -> str:
+    path = "$" + "".join(f'."{part}"' for part in key.split("."))
+    return "'" + path.replace("'", "''") + "'"
+
+
+@compiles(json_text)
+def _json_text_default(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = _json_parts(element, compiler, **kw)
+    return f"json_extract({column}, {_json_path_literal(key)})"
+
+
+@compiles(json_text, "duckdb")
+def _json_text_duckdb(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = _json_parts(element, compiler, **kw)
+    return f"json_extract_string({column}, {_json_path_literal(key)})"
+
+
+@compiles(json_text, "postgresql")
+def _json_text_postgresql(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = _json_parts(element, compiler, **kw)
+    parts = ", ".join("'" + p.replace("'", "''") + "'" for p in key.split("."))
+    return f"(CAST({column} AS JSONB) #>> ARRAY[{parts}])"
+
+
+@compiles(json_text, "mysql")
+@compiles(json_text, "mariadb")
+def _json_text_mysql(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = _json_parts(element, compiler, **kw)
+    return f"JSON_UNQUOTE(JSON_EXTRACT({column}, {_json_path_literal(key)}))"
+
+
+class epoch_ms_between(FunctionElement[Any]):  # noqa: N801
+    type = sa.Float()
+    name = "epoch_ms_between"
+    inherit_cache = True
+
+
+@compiles(epoch_ms_between)
+def _ms_between_default(element: epoch_ms_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(EXTRACT(EPOCH FROM ({end} - {start})) * 1000.0)"
+
+
+@compiles(epoch_ms_between, "duckdb")
+def _ms_between_duckdb(element: epoch_ms_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(date_diff('millisecond', {start}, {end}) AS DOUBLE)"
+
+
+@compiles(epoch_ms_between, "sqlite")
+def _ms_between_sqlite(element: epoch_ms_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 86400000.0)"
+
+
+@compiles(epoch_ms_between, "mysql")
+@compiles(epoch_ms_between, "mariadb")
+def _ms_between_mysql(element: epoch_ms_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(TIMESTAMPDIFF(MICROSECOND, {start}, {end}) / 1000.0)"
+
+
+def prepare_engine(engine: Engine, query_timeout: timedelta | None) -> None:
+    """Put every new connection in UTC and, where the database supports it, a statement timeout."""
+    backend = engine.dialect.name
+    timeout_ms = int(query_timeout.total_seconds() * 1000) if query_timeout else None
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        statements: list[str] = []
+        if backend == "postgresql":
+            statements.append("SET TIME ZONE 'UTC'")
+            if timeout_ms:
+                statements.append(f"SET statement_timeout = {timeout_ms}")
+        elif backend in ("mysql", "mariadb"):
+            statements.append("SET time_zone = '+00:00'")
+            if timeout_ms:
+                is_mariadb = "mariadb" in str(getattr(dbapi_conn, "get_server_info", lambda: "")()).lower()
+                statements.append(
+                    f"SET SESSION max_statement_time = {timeout_ms / 1000:.3f}"
+                    if is_mariadb
+                    else f"SET SESSION max_execution_time = {timeout_ms}"
+                )
+        elif backend == "duckdb":
+            statements.append("SET TimeZone = 'UTC'")
+        elif backend == "sqlite":
+            # A byte sequence that is not UTF-8 must not abort the whole query: decode it lossily.
+            dbapi_conn.text_factory = lambda raw: raw.decode("utf-8", "replace")
+        if not statements:
+            return
+        cursor = dbapi_conn.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.close()
+        if backend == "postgresql":
+            dbapi_conn.commit()
+
+
+def uses_text_timestamps(engine: Engine) -> bool:
+    """SQLite keeps timestamps as ISO text: bounds are bound as 'YYYY-MM-DD' strings there."""
+    return engine.dialect.name == "sqlite"

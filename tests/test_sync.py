@@ -1,0 +1,256 @@
+"""Sync against real warehouses: rollups equal an independent oracle, idempotent, crash-safe."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from monitor.errors import SourceError
+from monitor.settings import settings_from_dict
+from monitor.store import Store
+from monitor.sync import sync_all
+from tests.conftest import NOW
+from tests.factories import make_calls, native_source, oracle_rollups, store_rollups, write_table
+
+N = 3000
+
+
+def _settings(source: dict, store_url: str):
+    return settings_from_dict({"store": {"url": store_url}, "sources": [source]}, env={})
+
+
+def _sqlite_warehouse(tmp_path: Path, calls: pd.DataFrame) -> str:
+    url = f"sqlite:///{tmp_path / 'wh.db'}"
+    write_table(url, "llm_calls", calls, text_timestamps=True)
+    return url
+
+
+def _sync(source: dict, store_url: str, **kwargs):
+    settings = _settings(source, store_url)
+    store = Store(settings.store_url)
+    try:
+        return sync_all(settings, store, now=kwargs.pop("now", NOW), **kwargs)
+    finally:
+        store.dispose()
+
+
+def _assert_matches_oracle(store_url: str, calls: pd.DataFrame) -> None:
+    got = store_rollups(store_url)
+    expected = oracle_rollups(calls)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_sqlite_rollups_equal_pandas_oracle(tmp_path: Path) -> None:
+    calls = make_calls(N, NOW)
+    url = _sqlite_warehouse(tmp_path, calls)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    [result] = _sync(native_source(url), store_url)
+    assert result.mode == "backfill"
+    _assert_matches_oracle(store_url, calls)
+
+
+def test_rollup_counts_equal_sql_count_oracle(tmp_path: Path) -> None:
+    calls = make_calls(N, NOW)
+    url = _sqlite_warehouse(tmp_path, calls)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    _sync(native_source(url), store_url)
+    with sqlite3.connect(tmp_path / "wh.db") as conn:
+        expected = conn.execute(
+            "SELECT feature, date(created_at), count(*) FROM llm_calls WHERE environment = 'production' "
+            "AND operation IN ('chat', 'text_completion', 'generate_content') GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        got = conn.execute("SELECT workload, day, sum(calls) FROM call_rollups GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+    assert got == expected
+
+
+def test_duckdb_rollups_equal_oracle(tmp_path: Path) -> None:
+    calls = make_calls(N, NOW)
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    write_table(url, "llm_calls", calls)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    _sync(native_source(url), store_url)
+    _assert_matches_oracle(store_url, calls)
+
+
+def test_postgres_rollups_equal_oracle(postgres_schema: tuple[str, str], tmp_path: Path) -> None:
+    url, schema = postgres_schema
+    calls = make_calls(N, NOW)
+    write_table(url, "llm_calls", calls, schema=schema)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    _sync(native_source(url, f"{schema}.llm_calls"), store_url)
+    _assert_matches_oracle(store_url, calls)
+
+
+def test_postgres_timestamptz_days_are_utc(postgres_schema: tuple[str, str], tmp_path: Path) -> None:
+    url, schema = postgres_schema
+    calls = make_calls(500, NOW)
+    aware = calls.assign(
+        created_at=calls.created_at.dt.tz_localize("UTC").dt.tz_convert("America/New_York"),
+        loaded_at=calls.loaded_at.dt.tz_localize("UTC"),
+    )
+    write_table(url, "llm_calls", aware, schema=schema)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    _sync(native_source(url, f"{schema}.llm_calls"), store_url)
+    _assert_matches_oracle(store_url, calls)
+
+
+def test_mariadb_rollups_equal_oracle(mysql_database: str, tmp_path: Path) -> None:
+    calls = make_calls(N, NOW)
+    write_table(mysql_database, "llm_calls", calls)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    _sync(native_source(mysql_database), store_url)
+    _assert_matches_oracle(store_url, calls)
+
+
+def test_postgres_state_store(postgres_store_url: str, tmp_path: Path) -> None:
+    calls = make_calls(N, NOW)
+    url = _sqlite_warehouse(tmp_path, calls)
+    _sync(native_source(url), postgres_store_url)
+    _sync(native_source(url), postgres_store_url)
+    _assert_matches_oracle(postgres_store_url, calls)
+
+
+def test_sync_twice_is_idempotent(tmp_path: Path) -> None:
+    calls = make_calls(N, NOW)
+    url = _sqlite_warehouse(tmp_path, calls)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    _sync(native_source(url), store_url)
+    first = store_rollups(store_url)
+    [again] = _sync(native_source(url), store_url)
+    assert again.mode == "ingested"
+    pd.testing.assert_frame_equal(store_rollups(store_url), first)
+
+
+def test_lookback_mode_counts_late_rows(tmp_path: Path) -> None:
+    """Without ingested_at, rows that arrive late for a day inside lookback are counted."""
+    calls = make_calls(N, NOW)
+    url = _sqlite_warehouse(tmp_path, calls)
+    source = native_source(url)
+    del source["calls"]["columns"]["ingested_at"]
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    _sync(source, store_url)
+    late = make_calls(200, NOW, days=2, seed=9, start_id=10**6)
+    write_table(url, "llm_calls", pd.concat([calls, late]), text_timestamps=True)
+    [result] = _sync(source, store_url, now=NOW + timedelta(hours=1))
+    assert result.mode == "lookback"
+    _assert_matches_oracle(store_url, pd.concat([calls, late]))
+
+
+def test_ingested_at_mode_recomputes_exactly_touched_days(tmp_path: Path) -> None:
+    calls = make_calls(N, NOW)
+    url = _sqlite_warehouse(tmp_path, calls)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    _sync(native_source(url), store_url)
+    late = make_calls(100, NOW, days=60, seed=5, start_id=10**6)  # late rows for old days
+    late["loaded_at"] = pd.Timestamp(NOW.replace(tzinfo=None)) + pd.Timedelta(minutes=30)
+    write_table(url, "llm_calls", pd.concat([calls, late]), text_timestamps=True)
+    [result] = _sync(native_source(url), store_url, now=NOW + timedelta(hours=1))
+    assert result.mode == "ingested"
+    assert result.days <= late.created_at.dt.date.nunique() + 2
+    _assert_matches_oracle(store_url, pd.concat([calls, late]))
+
+
+def test_crash_between_chunks_leaves_store_unchanged_and_next_sync_converges(tmp_path: Path) -> None:
+    calls = make_calls(N, NOW)
+    url = _sqlite_warehouse(tmp_path, calls)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    _sync(native_source(url), store_url)
+    before = store_rollups(store_url)
+    more = make_calls(300, NOW, days=90, seed=3, start_id=10**6)
+    more["loaded_at"] = pd.Timestamp(NOW.replace(tzinfo=None)) + pd.Timedelta(minutes=5)
+    write_table(url, "llm_calls", pd.concat([calls, more]), text_timestamps=True)
+
+    seen = []
+
+    def crash(point: str) -> None:
+        seen.append(point)
+        if point == "chunk_done" and seen.count("chunk_done") == 2:
+            raise RuntimeError("injected crash")
+
+    with pytest.raises(SourceError, match="injected crash"):
+        _sync(native_source(url), store_url, now=NOW + timedelta(hours=1), checkpoint=crash)
+    pd.testing.assert_frame_equal(store_rollups(store_url), before)
+    _sync(native_source(url), store_url, now=NOW + timedelta(hours=1))
+    _assert_matches_oracle(store_url, pd.concat([calls, more]))
+
+
+def test_full_sync_equals_incremental_history(tmp_path: Path) -> None:
+    calls = make_calls(N, NOW)
+    url = _sqlite_warehouse(tmp_path, calls)
+    incremental = f"sqlite:///{tmp_path / 'a.db'}"
+    _sync(native_source(url), incremental)
+    _sync(native_source(url), incremental, now=NOW + timedelta(hours=2))
+    fresh = f"sqlite:///{tmp_path / 'b.db'}"
+    _sync(native_source(url), fresh, now=NOW + timedelta(hours=2), full=True)
+    pd.testing.assert_frame_equal(store_rollups(incremental), store_rollups(fresh))
+
+
+def test_bad_rows_are_quarantined_by_reason_not_counted(tmp_path: Path) -> None:
+    calls = make_calls(500, NOW)
+    calls["environment"] = "production"
+    calls["operation"] = "chat"
+    bad = calls.head(6).copy()
+    bad["call_id"] = [f"bad{i}" for i in range(6)]
+    bad.loc[bad.index[0], "feature"] = None
+    bad.loc[bad.index[1], "prompt_tokens"] = -5
+    bad.loc[bad.index[2], "latency_ms"] = -1.0
+    frame = pd.concat([calls, bad])
+    frame["created_at"] = frame.created_at.dt.strftime("%Y-%m-%d %H:%M:%S")
+    frame.iloc[-3, frame.columns.get_loc("created_at")] = "not-a-date"
+    frame.iloc[-2, frame.columns.get_loc("created_at")] = (NOW + timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S")
+    frame.iloc[-1, frame.columns.get_loc("created_at")] = None
+    url = f"sqlite:///{tmp_path / 'wh.db'}"
+    write_table(url, "llm_calls", frame)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    [result] = _sync(native_source(url), store_url)
+    assert result.quarantined == {
+        "null_workload": 1, "negative_tokens": 1, "negative_latency": 1,
+        "unparseable_timestamp": 1, "future_timestamp": 1, "null_timestamp": 1,
+    }  # fmt: skip
+    assert result.calls == 500
+    engine = sa.create_engine(store_url)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.text("SELECT reason, sum(rows) FROM quarantine GROUP BY reason")).all())
+    assert stored == result.quarantined
+    [again] = _sync(native_source(url), store_url, now=NOW + timedelta(hours=1))
+    with engine.connect() as conn:
+        stored_again = dict(conn.execute(sa.text("SELECT reason, sum(rows) FROM quarantine GROUP BY reason")).all())
+    assert stored_again == stored  # recounted, not added up
+
+
+@pytest.mark.parametrize(
+    "table,column",
+    [
+        ('calls"; DROP TABLE llm_calls; --', 'latency ms; "x"'),
+        ("my table", "o'clock"),
+    ],
+)
+def test_hostile_identifiers_are_quoted(tmp_path: Path, table: str, column: str) -> None:
+    calls = make_calls(400, NOW).rename(columns={"latency_ms": column})
+    url = f"sqlite:///{tmp_path / 'wh.db'}"
+    write_table(url, table, calls, text_timestamps=True)
+    source = native_source(url, table)
+    source["calls"]["columns"]["latency_ms"] = column
+    source["calls"]["filters"] = [{"column": "environment", "op": "=", "value": "production' OR '1'='1"}]
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    [result] = _sync(source, store_url)
+    assert result.calls == 0  # the hostile filter value is a value, not SQL
+    source["calls"]["filters"] = [{"column": "environment", "op": "in", "value": ["production"]}]
+    _sync(source, store_url, full=True)
+    _assert_matches_oracle(store_url, calls.rename(columns={column: "latency_ms"}))
+    with sqlite3.connect(tmp_path / "wh.db") as conn:
+        assert conn.execute(f'SELECT count(*) FROM "{table.replace(chr(34), chr(34) * 2)}"').fetchone()[0] == 400
+
+
+def test_unreachable_warehouse_is_a_source_error_with_masked_password(tmp_path: Path) -> None:
+    source = native_source("postgresql+psycopg://app:s3cret-pw@127.0.0.1:1/nowhere")
+    with pytest.raises(SourceError) as info:
+        _sync(source, f"sqlite:///{tmp_path / 'state.db'}")
+    assert "s3cret-pw" not in str(info.value)
+    assert "***" in str(info.value)
