@@ -5,6 +5,7 @@
   DuckDB; SQLite keeps ISO-8601 text and uses `date(ts)`, which is NULL for unparseable text.
 - `json_text(column, key)`: a string value from a JSON/map column (PostgreSQL `->>`,
   SQLite/DuckDB `json_extract`, MySQL `JSON_UNQUOTE(JSON_EXTRACT())`).
+- `json_member(column, key)`: like `json_text`, for one top-level key whose name holds dots.
 - `epoch_ms_between(start, end)`: milliseconds between two timestamps.
 """
 
@@ -80,6 +81,44 @@ def _json_text_mysql(element: json_text, compiler: SQLCompiler, **kw: Any) -> st
     return f"JSON_UNQUOTE(JSON_EXTRACT({column}, {_json_path_literal(key)}))"
 
 
+class json_member(FunctionElement[Any]):  # noqa: N801
+    """`json_member(column, 'gen_ai.request.model')`: the text of ONE top-level key taken whole, dots
+    included, as OpenTelemetry attribute maps and exported ClickHouse maps store their keys."""
+
+    type = sa.String()
+    name = "json_member"
+    inherit_cache = False  # the key is rendered into the SQL text
+
+
+def _member_path_literal(key: str) -> str:
+    return "'" + ('$."' + key.replace('"', '\\"') + '"').replace("'", "''") + "'"
+
+
+@compiles(json_member)
+def _json_member_default(element: json_member, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = _json_parts(element, compiler, **kw)  # type: ignore[arg-type]
+    return f"json_extract({column}, {_member_path_literal(key)})"
+
+
+@compiles(json_member, "duckdb")
+def _json_member_duckdb(element: json_member, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = _json_parts(element, compiler, **kw)  # type: ignore[arg-type]
+    return f"json_extract_string({column}, {_member_path_literal(key)})"
+
+
+@compiles(json_member, "postgresql")
+def _json_member_postgresql(element: json_member, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = _json_parts(element, compiler, **kw)  # type: ignore[arg-type]
+    return f"(CAST({column} AS JSONB) ->> '{key.replace(chr(39), chr(39) * 2)}')"
+
+
+@compiles(json_member, "mysql")
+@compiles(json_member, "mariadb")
+def _json_member_mysql(element: json_member, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = _json_parts(element, compiler, **kw)  # type: ignore[arg-type]
+    return f"JSON_UNQUOTE(JSON_EXTRACT({column}, {_member_path_literal(key)}))"
+
+
 class epoch_ms_between(FunctionElement[Any]):  # noqa: N801
     type = sa.Float()
     name = "epoch_ms_between"
@@ -112,7 +151,8 @@ def _ms_between_mysql(element: epoch_ms_between, compiler: SQLCompiler, **kw: An
 
 
 def prepare_engine(engine: Engine, query_timeout: timedelta | None) -> None:
-    """Put every new connection in UTC and, where the database supports it, a statement timeout."""
+    """Put every new connection in UTC and, where the database supports it, a statement timeout
+    (and, on PostgreSQL 11+, JIT compilation off)."""
     backend = engine.dialect.name
     timeout_ms = int(query_timeout.total_seconds() * 1000) if query_timeout else None
 
@@ -121,6 +161,10 @@ def prepare_engine(engine: Engine, query_timeout: timedelta | None) -> None:
         statements: list[str] = []
         if backend == "postgresql":
             statements.append("SET TIME ZONE 'UTC'")
+            if _server_version(dbapi_conn) >= 110000:
+                # JIT compiles the histogram's 23 CASE sums anew for every chunk query: seconds each,
+                # more than it saves on a chunk's rows (measured in bench/RESULTS.md).
+                statements.append("SET jit = off")
             if timeout_ms:
                 statements.append(f"SET statement_timeout = {timeout_ms}")
         elif backend in ("mysql", "mariadb"):
@@ -145,6 +189,12 @@ def prepare_engine(engine: Engine, query_timeout: timedelta | None) -> None:
         cursor.close()
         if backend == "postgresql":
             dbapi_conn.commit()
+
+
+def _server_version(dbapi_conn: Any) -> int:
+    """PostgreSQL's server_version_num from the driver (psycopg 3 or psycopg2), 0 when unknown."""
+    info = getattr(dbapi_conn, "info", None)
+    return int(getattr(info, "server_version", None) or getattr(dbapi_conn, "server_version", 0) or 0)
 
 
 def uses_text_timestamps(engine: Engine) -> bool:

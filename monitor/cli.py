@@ -10,10 +10,9 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Any
 
 import click
-import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,31 +23,23 @@ from monitor.errors import FtreadyError
 from monitor.settings import Settings, load_settings
 from monitor.store import Store
 
-app = typer.Typer(
-    name="ftready",
-    help="Tells you, per LLM workload, when to stop tuning prompts and fine-tune.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+config_option = click.option(
+    "--config", "-c", "config", type=click.Path(path_type=Path), default=None,
+    help="Config file (default: $FTREADY_CONFIG or config/ftready.yaml).",
+)  # fmt: skip
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+@click.group(name="ftready", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help="Log lines as text or JSON.")
+@click.option(
+    "--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False), default="WARNING"
 )
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
-
-ConfigOption = Annotated[
-    Optional[Path],
-    typer.Option("--config", "-c", help="Config file (default: $FTREADY_CONFIG or config/ftready.yaml)."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-@app.callback()
-def _global(
-    log_format: Annotated[str, typer.Option("--log-format", help="text or json")] = "text",
-    log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING, ERROR")] = "WARNING",
-) -> None:
-    if log_format not in ("text", "json"):
-        raise typer.BadParameter("use text or json", param_hint="--log-format")
+def app(log_format: str, log_level: str) -> None:
+    """Tells you, per LLM workload, when to stop tuning prompts and fine-tune."""
     logs.configure(log_format, log_level.upper())
 
 
@@ -89,11 +80,10 @@ def run_sync(settings: Settings, store: Store, *, full: bool = False) -> list[An
 
 
 @app.command()
-def sync(
-    config: ConfigOption = None,
-    full: Annotated[bool, typer.Option("--full", help="Recompute everything from the backfill horizon.")] = False,
-    as_json: JsonOption = False,
-) -> None:
+@config_option
+@click.option("--full", is_flag=True, help="Recompute everything from the backfill horizon.")
+@json_option
+def sync(config: Path | None, full: bool, as_json: bool) -> None:
     """Pull rollups and labeled examples from every source into the state store."""
     settings = load_settings(config)
     store = open_store(settings)
@@ -129,7 +119,9 @@ def _sync_dict(result: Any) -> dict[str, Any]:
 
 
 @app.command()
-def check(config: ConfigOption = None, as_json: JsonOption = False) -> int:
+@config_option
+@json_option
+def check(config: Path | None, as_json: bool) -> int:
     """Validate the config, connect to each source and verify every mapped table and column."""
     from connectors.warehouse import Warehouse
 
@@ -166,9 +158,8 @@ def check(config: ConfigOption = None, as_json: JsonOption = False) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    command = typer.main.get_command(app)
     try:
-        result = command.main(args=list(argv) if argv is not None else None, prog_name="ftready", standalone_mode=False)
+        result = app.main(args=list(argv) if argv is not None else None, prog_name="ftready", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:
@@ -184,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     return result if isinstance(result, int) else 0
 
+
+# Commands that live in their own modules register themselves on `app` when imported.
+from monitor import cli_commands  # noqa: E402,F401
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -148,6 +148,8 @@ class WorkloadMetrics:
     cost: CostEstimate | None
     profile: WorkloadProfile
     models: tuple[str, ...] = ()
+    # (month "YYYY-MM", cumulative trusted real examples, cumulative synthetic examples) oldest → newest
+    examples_by_month: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def recurring_patterns(self) -> tuple[FailurePattern, ...]:
@@ -183,6 +185,19 @@ class Verdict:
 
     def criterion(self, criterion_id: str) -> CriterionResult | None:
         return next((c for c in self.criteria if c.id == criterion_id), None)
+
+
+@dataclass(frozen=True)
+class EvaluationRun:
+    """One evaluation of every workload: what alerts and reports consume."""
+
+    evaluated_at: datetime
+    verdicts: tuple[Verdict, ...]
+    metrics: dict[str, WorkloadMetrics]  # by workload
+    previous: dict[str, VerdictLevel]  # each workload's verdict in the previous stored evaluation
+
+    def verdict(self, workload: str) -> Verdict | None:
+        return next((v for v in self.verdicts if v.workload == workload), None)
 
 
 def _jsonable(value: Any) -> Any:

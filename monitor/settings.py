@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -107,6 +108,37 @@ EXAMPLE_ROLES = (
 )  # fmt: skip
 PROVENANCE_CLASSES = ("production_log", "relabeled_by_human", "relabeled_by_model", "upload", "synthetic", "unknown")
 Preset = Literal["native", "otel_genai", "langfuse", "helicone"]
+ExamplePreset = Literal["native", "langfuse", "helicone"]
+
+# Roles a preset reads besides the contract's own (connectors/presets.py; docs/sources.md).
+PRESET_CALL_ROLES: dict[str, tuple[str, ...]] = {
+    "native": (),
+    "otel_genai": ("start_time", "end_time", "span_name", "status_code", "error_type", "attributes"),
+    "langfuse": ("start_time", "end_time", "type", "level", "trace_id", "usage"),
+    "helicone": (),
+}
+PRESET_EXAMPLE_ROLES: dict[str, tuple[str, ...]] = {
+    "native": (),
+    "langfuse": ("trace_id", "observation_id", "value", "string_value", "data_type"),
+    "helicone": ("scores", "rating"),
+}
+# What a label preset implies unless the config says otherwise (only keys the config leaves out are filled).
+EXAMPLE_PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "langfuse": {
+        "provenance": {
+            "production_log": ["ANNOTATION", "API"],
+            "relabeled_by_model": ["EVAL"],
+            "relabeled_by_human": ["CORRECTION"],
+        },
+        "trusted_label_sources": ["ANNOTATION", "CORRECTION"],
+        "failure_labels": ["fail", "false", "incorrect", "bad", "no"],
+    },
+    "helicone": {
+        "provenance": {"production_log": ["helicone_feedback"]},
+        "trusted_label_sources": ["helicone_feedback"],
+        "failure_labels": ["fail"],
+    },
+}
 
 
 class JsonKey(_Strict):
@@ -126,29 +158,46 @@ class CallsSettings(_Strict):
     workload_constant: str | None = None  # every call of this source belongs to this workload
     error_values: list[str] = ["error"]  # status values that count as errors (case-insensitive)
     llm_operations: list[str] = ["chat", "text_completion", "generate_content"]
+    traces_table: str | None = None  # langfuse: the traces table whose name is the workload (default `traces`)
 
     @field_validator("columns")
     @classmethod
-    def _known_roles(cls, columns: dict[str, str]) -> dict[str, str]:
-        _check_roles(columns, CALL_ROLES)
+    def _known_roles(cls, columns: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        preset = info.data.get("preset", "native")
+        _check_roles(columns, CALL_ROLES + PRESET_CALL_ROLES.get(preset, ()), preset)
         return columns
+
+    @model_validator(mode="after")
+    def _traces_table_is_langfuse(self) -> CallsSettings:
+        if self.traces_table is not None and self.preset != "langfuse":
+            raise ValueError(f"traces_table is read only by preset langfuse, not {self.preset!r}")
+        return self
 
 
 class ExamplesSettings(_Strict):
     table: str
     schema_: str | None = Field(default=None, alias="schema")
-    columns: dict[str, str]
+    preset: ExamplePreset = "native"  # langfuse: a scores table; helicone: feedback on the request log
+    columns: dict[str, str] = {}
     failure_labels: list[str] = ["fail"]
     provenance: dict[str, list[str]] = {}
     trusted_label_sources: list[str] = ["human"]
     page_size: int = Field(default=5000, ge=100, le=1_000_000)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("preset"), str):
+            return {**EXAMPLE_PRESET_DEFAULTS.get(data["preset"], {}), **data}
+        return data
+
     @field_validator("columns")
     @classmethod
-    def _known_roles(cls, columns: dict[str, str]) -> dict[str, str]:
-        _check_roles(columns, EXAMPLE_ROLES)
+    def _known_roles(cls, columns: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        preset = info.data.get("preset", "native")
+        _check_roles(columns, EXAMPLE_ROLES + PRESET_EXAMPLE_ROLES.get(preset, ()), preset)
         missing = [r for r in ("id", "workload", "created_at", "label") if r not in columns]
-        if missing:
+        if preset == "native" and missing:
             raise ValueError(f"missing required column mapping(s): {', '.join(missing)}")
         return columns
 
@@ -161,16 +210,20 @@ class ExamplesSettings(_Strict):
         return mapping
 
 
-def _check_roles(columns: Mapping[str, str], allowed: tuple[str, ...]) -> None:
+def _check_roles(columns: Mapping[str, str], allowed: tuple[str, ...], preset: str = "native") -> None:
     unknown = sorted(set(columns) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown column role(s) {unknown}; expected some of {list(allowed)}")
+        raise ValueError(
+            f"unknown column role(s) {unknown} for preset {preset!r}; expected some of {list(allowed)}"
+        )
 
 
 class SourceSettings(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     url: SecretStr | None = None
-    path: str | None = None  # a glob of Parquet/CSV/JSON-lines files, read through DuckDB
+    # a glob of Parquet/CSV/JSON-lines files read through DuckDB as the calls/examples table, or
+    # {table name: glob} when a preset reads several tables (e.g. Langfuse observations, traces, scores)
+    path: str | dict[str, str] | None = None
     calls: CallsSettings | None = None
     examples: ExamplesSettings | None = None
     backfill_days: int = Field(default=400, ge=1, le=3660)
@@ -188,7 +241,9 @@ class SourceSettings(_Strict):
 
     @property
     def display_location(self) -> str:
-        return mask_url(self.url.get_secret_value()) if self.url is not None else str(self.path)
+        if self.url is not None:
+            return mask_url(self.url.get_secret_value())
+        return ", ".join(self.path.values()) if isinstance(self.path, dict) else str(self.path)
 
 
 class WorkloadSettings(_Strict):
@@ -226,10 +281,54 @@ class AlertsSettings(_Strict):
     send_resolved: bool = True
 
 
+class HousekeepingSettings(_Strict):
+    """The daemon's daily clean-up (`ftready run`): when it runs and how long history is kept."""
+
+    at: str = "03:30"  # daily, in schedule.timezone
+    keep_evaluations: Duration = timedelta(days=180)  # each workload's latest evaluation is always kept
+    keep_sent_notifications: Duration = timedelta(days=30)  # dead-lettered ones are never deleted
+
+    @field_validator("at")
+    @classmethod
+    def _daily_time(cls, value: str) -> str:
+        match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", value)
+        if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+            raise ValueError(f"{value!r} is not a time of day; use 24h HH:MM, e.g. '03:30'")
+        return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+    @field_validator("keep_evaluations")
+    @classmethod
+    def _keeps_report_baseline(cls, value: timedelta) -> timedelta:
+        if value < timedelta(days=14):  # the report compares with the evaluation of a week before
+            raise ValueError("keep at least 14d of evaluations (the weekly report compares with last week)")
+        return value
+
+    @field_validator("keep_sent_notifications")
+    @classmethod
+    def _keeps_digest_dedup(cls, value: timedelta) -> timedelta:
+        if value < timedelta(days=7):  # a week's digest row is how a re-run knows it was sent
+            raise ValueError("keep at least 7d of sent notifications (they stop a weekly digest going out twice)")
+        return value
+
+    @property
+    def at_parts(self) -> tuple[int, int]:
+        hour, minute = self.at.split(":")
+        return int(hour), int(minute)
+
+
 class ScheduleSettings(_Strict):
     timezone: str = "UTC"
     sync_every: Duration = timedelta(hours=1)
     weekly_report: str = "mon 08:00"
+    lease_ttl: Duration = timedelta(seconds=60)  # a dead daemon's replica takes over after this
+    housekeeping: HousekeepingSettings = HousekeepingSettings()
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _sane_ttl(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=10) <= value <= timedelta(hours=1):
+            raise ValueError("lease_ttl must be between 10s and 1h")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,46 @@ class Store:
                 .where(watermarks.c.source == source, watermarks.c.kind == kind)
                 .values(**values)
             )
+
+
+def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT rows (dicts with the same keys) at the driver's speed.
+
+    `conn.execute(table.insert(), rows)` rebuilds every row's parameters through the compiler,
+    which costs more than the database's own work for tens of thousands of wide rollup rows
+    (bench/RESULTS.md). Here the statement is compiled once for the connection's dialect, the
+    column types' bind processors run only where a type has one, and the rows go to the driver's
+    executemany as plain tuples (positional paramstyles) or dicts (named ones).
+    """
+    if not rows:
+        return
+    keys = list(rows[0])
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=keys)
+    name_of = {bind.key: name for bind, name in compiled.bind_names.items()}
+    if compiled.positional:
+        key_of = {name: key for key, name in name_of.items()}
+        keys = [key_of[name] for name in compiled.positiontup or []]
+    getter = itemgetter(*keys)
+    converters = [
+        (i, processor)
+        for i, key in enumerate(keys)
+        if (processor := table.c[key].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)) is not None
+    ]
+
+    def values(row: dict[str, Any]) -> tuple[Any, ...]:
+        out = getter(row) if len(keys) > 1 else (getter(row),)
+        if converters:
+            out = list(out)
+            for i, processor in converters:
+                out[i] = processor(out[i])
+        return tuple(out)
+
+    if compiled.positional:
+        params: list[Any] = [values(row) for row in rows]
+    else:
+        names = [name_of[key] for key in keys]
+        params = [dict(zip(names, values(row))) for row in rows]
+    conn.exec_driver_sql(str(compiled), params)
 
 
 def utcnow() -> datetime:

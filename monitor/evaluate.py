@@ -1,0 +1,211 @@
+"""Evaluate every workload: read the store, compute metrics, apply the rule pack, keep history.
+
+Workloads are the union of those found in call rollups, in labeled examples and in the config's
+`workloads:` section (a configured workload with no data is evaluated and reads "no data").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from monitor import store as tables
+from monitor.metrics import MetricParams, compute_workload_metrics
+from monitor.model import EvaluationRun, VerdictLevel, WorkloadMetrics, WorkloadProfile
+from monitor.patterns import PatternParams
+from monitor.pricing import PriceTable
+from monitor.settings import Settings, WorkloadSettings
+from monitor.store import Store, utcnow
+from rules import RulePack, evaluate, load_rule_pack
+
+_EXAMPLE_COLUMNS = (
+    "id", "workload", "created_at", "label", "is_failure", "failure_mode", "provenance",
+    "human_labeled", "input_hash", "excerpt",
+)  # fmt: skip
+
+
+def evaluate_store(settings: Settings, store: Store, *, now: datetime | None = None, save: bool = True) -> EvaluationRun:
+    """One evaluation of every workload; stored in `evaluations` when `save`."""
+    now = (now or utcnow()).astimezone(timezone.utc)
+    pack = load_rule_pack(settings.rules)
+    packs = {name: pack.with_overrides(w.thresholds, where=f"workloads.{name}.thresholds") for name, w in settings.workloads.items()}
+    prices = PriceTable.load(settings.pricing)
+    with store.read() as conn:
+        rollups = read_rollups(conn)
+        examples = read_examples(conn)
+        coverage_start = conn.execute(
+            sa.select(sa.func.min(tables.watermarks.c.first_day)).where(tables.watermarks.c.kind == "calls")
+        ).scalar()
+        previous = previous_verdicts(conn, before=now)
+    names = sorted(set(rollups["workload"]) | set(examples["workload"]) | set(settings.workloads))
+    by_workload_rollups = dict(tuple(rollups.groupby("workload"))) if not rollups.empty else {}
+    by_workload_examples = dict(tuple(examples.groupby("workload"))) if not examples.empty else {}
+    metrics: dict[str, WorkloadMetrics] = {}
+    verdicts = []
+    for name in names:
+        workload_pack = packs.get(name, pack)
+        metrics[name] = compute_workload_metrics(
+            name,
+            by_workload_rollups.get(name, rollups.iloc[0:0]),
+            by_workload_examples.get(name, examples.iloc[0:0]),
+            profile=profile_of(settings.workload(name)),
+            params=metric_params(workload_pack),
+            prices=prices,
+            as_of=now,
+            coverage_start=coverage_start,
+        )
+        verdicts.append(evaluate(metrics[name], pack))
+    run = EvaluationRun(evaluated_at=now, verdicts=tuple(verdicts), metrics=metrics, previous=previous)
+    if save:
+        save_run(store, run)
+    return run
+
+
+def metric_params(pack: RulePack) -> MetricParams:
+    return MetricParams(
+        monthly_calls_threshold=pack.monthly_calls,
+        patterns=PatternParams(
+            min_weeks=pack.recurring.min_weeks,
+            window_weeks=pack.recurring.window_weeks,
+            min_cases=pack.recurring.min_cases,
+        ),
+        training_epochs=pack.training_epochs,
+    )
+
+
+def profile_of(settings: WorkloadSettings) -> WorkloadProfile:
+    return WorkloadProfile(
+        domain=settings.domain,
+        strict_format=settings.strict_format,
+        latency_slo_ms=settings.latency_slo_ms,
+        current_model=settings.current_model,
+        candidate_model=settings.candidate_model,
+        owners=tuple(settings.owners),
+        slack_channel=settings.slack_channel,
+        thresholds=dict(settings.thresholds),
+    )
+
+
+def read_rollups(conn: sa.Connection) -> pd.DataFrame:
+    """All daily rollups, summed over sources (several sources may feed one workload)."""
+    t = tables.call_rollups
+    keys = [t.c.workload, t.c.model, t.c.prompt_version, t.c.day]
+    sums = [
+        sa.func.sum(c).label(c.name)
+        for c in t.c
+        if c.name not in ("source", "workload", "model", "prompt_version", "day")
+    ]
+    frame = pd.DataFrame(conn.execute(sa.select(*keys, *sums).group_by(*keys)).mappings().all())
+    if frame.empty:
+        return pd.DataFrame(columns=[c.name for c in t.c if c.name != "source"])
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    numeric = [c.name for c in t.c if c.name not in ("source", "workload", "model", "prompt_version", "day", "cost_usd")]
+    frame[numeric] = frame[numeric].astype("int64")
+    frame["cost_usd"] = pd.to_numeric(frame["cost_usd"], errors="coerce")
+    return frame
+
+
+def read_examples(conn: sa.Connection) -> pd.DataFrame:
+    t = tables.examples
+    rows = conn.execute(sa.select(*(t.c[name] for name in _EXAMPLE_COLUMNS))).mappings().all()
+    frame = pd.DataFrame(rows, columns=list(_EXAMPLE_COLUMNS))
+    frame["is_failure"] = frame["is_failure"].astype(bool)
+    frame["human_labeled"] = frame["human_labeled"].astype(bool)
+    return frame
+
+
+def previous_verdicts(conn: sa.Connection, *, before: datetime) -> dict[str, VerdictLevel]:
+    t = tables.evaluations
+    latest = (
+        sa.select(t.c.workload, sa.func.max(t.c.id).label("id")).where(t.c.evaluated_at < before).group_by(t.c.workload)
+    ).subquery()
+    rows = conn.execute(sa.select(t.c.workload, t.c.verdict).join(latest, t.c.id == latest.c.id)).all()
+    return {workload: VerdictLevel(verdict) for workload, verdict in rows}
+
+
+def save_run(store: Store, run: EvaluationRun) -> None:
+    payload = run_to_json(run)["workloads"]
+    with store.transaction() as conn:
+        conn.execute(
+            tables.evaluations.insert(),
+            [
+                {
+                    "evaluated_at": run.evaluated_at,
+                    "workload": item["workload"],
+                    "verdict": item["verdict"],
+                    "criteria": item["criteria"],
+                    "blockers": item["blockers"],
+                    "metrics": item["metrics"],
+                }
+                for item in payload
+            ],
+        )
+
+
+def run_to_json(run: EvaluationRun) -> dict[str, Any]:
+    """The `ftready evaluate --json` document."""
+    return {
+        "evaluated_at": run.evaluated_at.isoformat(),
+        "workloads": [
+            {
+                "workload": v.workload,
+                "verdict": v.level.value,
+                "previous_verdict": run.previous[v.workload].value if v.workload in run.previous else None,
+                "summary": v.summary,
+                "blockers": list(v.blockers),
+                "criteria": [c.as_dict() for c in v.criteria],
+                "metrics": metrics_to_json(run.metrics[v.workload]),
+            }
+            for v in run.verdicts
+        ],
+    }
+
+
+def metrics_to_json(m: WorkloadMetrics) -> dict[str, Any]:
+    cost = m.cost
+    return {
+        "calls_last_month": m.calls_last_month,
+        "calls_trailing_30d": m.calls_trailing_30d,
+        "trusted_real_examples": m.examples.trusted_real,
+        "examples_total": m.examples.total,
+        "synthetic_examples": m.examples.synthetic,
+        "synthetic_share": m.examples.synthetic_share,
+        "duplicates_removed": m.examples.duplicates_removed,
+        "conflicts": m.examples.conflicts,
+        "recurring_patterns": [
+            {"key": p.key, "cases": p.cases, "weeks_seen": p.weeks_seen, "trend": p.trend, "remedy": p.remedy}
+            for p in m.recurring_patterns
+        ],
+        "p50_latency_ms": _round(m.p50_latency_ms),
+        "p95_latency_ms": _round(m.p95_latency_ms),
+        "p99_latency_ms": _round(m.p99_latency_ms),
+        "error_rate_30d": m.error_rate_30d,
+        "prompt_versions_30d": m.prompt_versions_30d,
+        "monthly_cost_usd": _money(cost.current_monthly_cost_usd) if cost else None,
+        "candidate_monthly_cost_usd": _money(cost.candidate_monthly_cost_usd) if cost else None,
+        "projected_savings_usd": _money(cost.monthly_savings_usd) if cost else None,
+        "training_cost_usd": _money(cost.training_cost_usd) if cost else None,
+        "payback_months": float(cost.payback_months) if cost and cost.payback_months is not None else None,
+        "unpriced_models": list(cost.unpriced_models) if cost else [],
+        "projection": {
+            "basis": m.projection.basis,
+            "slope_per_month": round(m.projection.slope_per_month, 1),
+            "crossing_month": m.projection.crossing_month,
+            "crossing_date": m.projection.crossing_date.isoformat() if m.projection.crossing_date else None,
+            "already_crossed": m.projection.already_crossed,
+        }
+        if m.projection
+        else None,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _money(value: Any) -> float | None:
+    return None if value is None else round(float(value), 2)
+

@@ -1,0 +1,335 @@
+"""Per-workload metrics from store frames: pure functions, pandas in, dataclasses out.
+
+Inputs are the frames `monitor.evaluate` reads from the store:
+- rollups: one row per (source, workload, model, prompt_version, day) with the `call_rollups` columns;
+- examples: one row per labeled example with the `examples` columns.
+
+Choices worth knowing:
+- "last month" is the last complete calendar month (UTC) before `as_of`; the trailing window is the
+  30 days ending on `as_of`'s day, inclusive.
+- A month is `partial` when synced data does not cover all of it (the current month, or the month
+  the backfill started in).
+- Failure patterns are mined from failures observed in production: provenance production_log,
+  relabeled_by_human or relabeled_by_model. Synthetic, uploaded and unknown examples never count.
+- The training-token estimate is trusted examples × the workload's mean tokens per call
+  (input + output) over the trailing 30 days: example rows carry no token counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from monitor.histogram import BUCKET_COLUMNS, percentile
+from monitor.model import (
+    CostEstimate,
+    ExampleStats,
+    FailurePattern,
+    MonthStats,
+    Projection,
+    WorkloadMetrics,
+    WorkloadProfile,
+)
+from monitor.patterns import PatternParams, find_patterns
+from monitor.pricing import PriceTable, estimate_savings
+
+REAL = ("production_log", "relabeled_by_human")
+PRODUCTION_FAILURE_SOURCES = ("production_log", "relabeled_by_human", "relabeled_by_model")
+TRAILING_DAYS = 30
+
+
+@dataclass(frozen=True)
+class MetricParams:
+    """The parts of the rule pack and config that metrics need (no import of rules/)."""
+
+    monthly_calls_threshold: int
+    patterns: PatternParams
+    training_epochs: int = 3
+
+
+def compute_workload_metrics(
+    workload: str,
+    rollups: pd.DataFrame,
+    examples: pd.DataFrame,
+    *,
+    profile: WorkloadProfile,
+    params: MetricParams,
+    prices: PriceTable,
+    as_of: datetime,
+    coverage_start: date | None,
+) -> WorkloadMetrics:
+    """Everything the rules need about one workload. `rollups`/`examples` hold only its rows."""
+    today = as_of.date()
+    trailing = rollups[rollups["day"] > today - timedelta(days=TRAILING_DAYS)] if not rollups.empty else rollups
+    months = monthly_stats(rollups, prices, as_of=as_of, coverage_start=coverage_start)
+    stats, by_month = example_stats(examples)
+    has_coverage = coverage_start is not None and coverage_start <= today
+    last_month = _previous_month(today)
+    calls_last_month = None
+    if has_coverage and coverage_start is not None and coverage_start < _month_end(last_month):
+        calls_last_month = next((m.calls for m in months if m.month == last_month.strftime("%Y-%m")), 0)
+    calls_30d = int(trailing["calls"].sum()) if has_coverage else None
+    buckets = trailing[list(BUCKET_COLUMNS)].sum().to_numpy() if not trailing.empty else np.zeros(len(BUCKET_COLUMNS))
+    days = rollups.loc[rollups["calls"] > 0, "day"] if not rollups.empty else pd.Series(dtype=object)
+    cost = workload_cost(trailing, examples_trusted=stats.trusted_real, profile=profile, params=params, prices=prices, today=today)
+    return WorkloadMetrics(
+        workload=workload,
+        as_of=as_of,
+        months=months,
+        calls_last_month=calls_last_month,
+        calls_trailing_30d=calls_30d,
+        p50_latency_ms=percentile(buckets, 0.50),
+        p95_latency_ms=percentile(buckets, 0.95),
+        p99_latency_ms=percentile(buckets, 0.99),
+        error_rate_30d=(int(trailing["errors"].sum()) / calls_30d) if calls_30d else None,
+        first_seen=min(days) if len(days) else None,
+        last_seen=max(days) if len(days) else None,
+        examples=stats,
+        patterns=failure_patterns(examples, as_of=as_of, params=params.patterns),
+        prompt_versions_30d=prompt_versions(trailing),
+        projection=project_crossing(months, params.monthly_calls_threshold, rollups, as_of=as_of),
+        cost=cost,
+        profile=profile,
+        models=tuple(trailing.groupby("model")["calls"].sum().sort_values(ascending=False).index) if not trailing.empty else (),
+        examples_by_month=by_month,
+    )
+
+
+# -- calls ---------------------------------------------------------------------------------------
+
+
+def monthly_stats(
+    rollups: pd.DataFrame, prices: PriceTable, *, as_of: datetime, coverage_start: date | None
+) -> tuple[MonthStats, ...]:
+    if rollups.empty:
+        return ()
+    frame = rollups.assign(month=pd.to_datetime(rollups["day"]).dt.strftime("%Y-%m"))
+    priced = _priced_cost(frame, prices)
+    out = []
+    for month, group in frame.groupby("month", sort=True):
+        buckets = group[list(BUCKET_COLUMNS)].sum().to_numpy()
+        first = date.fromisoformat(f"{month}-01")
+        partial = (coverage_start is not None and coverage_start > first) or _month_end(first) > as_of.date()
+        cost, complete = priced.get(month, (Decimal(0), True))
+        out.append(
+            MonthStats(
+                month=str(month),
+                calls=int(group["calls"].sum()),
+                errors=int(group["errors"].sum()),
+                input_tokens=int(group["input_tokens"].sum()),
+                output_tokens=int(group["output_tokens"].sum()),
+                cost_usd=cost if complete else None,
+                p50_latency_ms=percentile(buckets, 0.50),
+                p95_latency_ms=percentile(buckets, 0.95),
+                p99_latency_ms=percentile(buckets, 0.99),
+                partial=partial,
+            )
+        )
+    return tuple(out)
+
+
+def _priced_cost(frame: pd.DataFrame, prices: PriceTable) -> dict[str, tuple[Decimal, bool]]:
+    """Per month: provided cost plus uncosted tokens at each (model, day)'s price; complete=False
+    when some tokens belong to an unpriced model (the month's cost is then unknown, not lower)."""
+    need = frame[(frame["uncosted_input_tokens"] > 0) | (frame["uncosted_output_tokens"] > 0)]
+    entries = {key: prices.lookup(key[0], key[1]) for key in set(zip(need["model"], need["day"]))}
+    result: dict[str, tuple[Decimal, bool]] = {}
+    provided = frame.groupby("month")["cost_usd"].sum(min_count=1)
+    for month, value in provided.items():
+        result[str(month)] = (Decimal(str(value)) if pd.notna(value) else Decimal(0), True)
+    tokens = need.groupby(["month", "model", "day"])[["uncosted_input_tokens", "uncosted_output_tokens"]].sum()
+    for (month, model, day), row in tokens.iterrows():
+        total, complete = result.get(str(month), (Decimal(0), True))
+        entry = entries[(model, day)]
+        if entry is None:
+            result[str(month)] = (total, False)
+            continue
+        cost = (
+            Decimal(int(row["uncosted_input_tokens"])) * entry.input_per_mtok
+            + Decimal(int(row["uncosted_output_tokens"])) * entry.output_per_mtok
+        ) / Decimal(1_000_000)
+        result[str(month)] = (total + cost, complete)
+    return result
+
+
+def unpriced_models(rollups: pd.DataFrame, prices: PriceTable) -> tuple[str, ...]:
+    need = rollups[(rollups["uncosted_input_tokens"] > 0) | (rollups["uncosted_output_tokens"] > 0)]
+    return tuple(
+        sorted({model for model, day in set(zip(need["model"], need["day"])) if prices.lookup(model, day) is None})
+    )
+
+
+def prompt_versions(trailing: pd.DataFrame) -> int | None:
+    """Distinct prompt versions in the trailing window; None when prompt_version is not mapped."""
+    if trailing.empty:
+        return None
+    versions = {v for v in trailing["prompt_version"] if v}
+    return len(versions) or None
+
+
+def project_crossing(
+    months: tuple[MonthStats, ...], threshold: int, rollups: pd.DataFrame, *, as_of: datetime
+) -> Projection | None:
+    """Least-squares trend of monthly calls over the last 3 complete months (8 weeks when the
+    workload is younger), and when it reaches `threshold`."""
+    complete = [m for m in months if not m.partial]
+    last_complete = complete[-3:]
+    if len(last_complete) == 3:
+        series = np.array([m.calls for m in last_complete], dtype=float)
+        slope, intercept = np.polyfit(np.arange(3), series, 1)
+        basis, latest_month = "3 complete months", date.fromisoformat(f"{last_complete[-1].month}-01")
+        latest_level = intercept + slope * 2
+    else:
+        weekly = _weekly_calls(rollups, as_of)
+        if len(weekly) < 4:
+            return Projection(0.0, "insufficient data", None, None)
+        per_week, intercept = np.polyfit(np.arange(len(weekly)), weekly, 1)
+        factor = 365.25 / 12 / 7
+        slope = per_week * factor
+        latest_level = (intercept + per_week * (len(weekly) - 1)) * factor
+        basis, latest_month = "8 weeks", _previous_month(as_of.date())
+    if latest_level >= threshold:
+        return Projection(float(slope), basis, None, None, already_crossed=True)
+    if slope <= 0:
+        return Projection(float(slope), basis, None, None)
+    months_ahead = (threshold - latest_level) / slope
+    if months_ahead > 36:
+        return Projection(float(slope), basis, None, None)
+    whole = int(np.ceil(months_ahead))
+    crossing_month = _add_months(latest_month, whole)
+    fraction = months_ahead - (whole - 1)
+    crossing_date = crossing_month + timedelta(days=min(int(fraction * 30), 27))
+    return Projection(float(slope), basis, crossing_month.strftime("%Y-%m"), crossing_date)
+
+
+def _weekly_calls(rollups: pd.DataFrame, as_of: datetime) -> np.ndarray:
+    """Calls in each of the last 8 complete 7-day weeks ending yesterday (oldest first); weeks
+    before the first day with data are left out."""
+    if rollups.empty:
+        return np.array([])
+    end = as_of.date()
+    first = min(rollups["day"])
+    totals = []
+    for k in range(8, 0, -1):
+        start = end - timedelta(days=7 * k)
+        if start < first:
+            continue
+        mask = (rollups["day"] >= start) & (rollups["day"] < start + timedelta(days=7))
+        totals.append(float(rollups.loc[mask, "calls"].sum()))
+    return np.array(totals)
+
+
+def workload_cost(
+    trailing: pd.DataFrame,
+    *,
+    examples_trusted: int,
+    profile: WorkloadProfile,
+    params: MetricParams,
+    prices: PriceTable,
+    today: date,
+) -> CostEstimate | None:
+    if trailing.empty:
+        return None
+    input_tokens = int(trailing["input_tokens"].sum())
+    output_tokens = int(trailing["output_tokens"].sum())
+    calls = int(trailing["calls"].sum())
+    by_model = trailing.groupby("model")["calls"].sum().sort_values(ascending=False)
+    current = profile.current_model or (str(by_model.index[0]) if len(by_model) else None)
+    provided = None
+    if int(trailing["cost_calls"].sum()) > 0:
+        frame = trailing.assign(month="trailing")
+        total, complete = _priced_cost(frame, prices).get("trailing", (Decimal(0), True))
+        provided = total if complete else None
+    tokens_per_call = (input_tokens + output_tokens) / calls if calls else 0
+    return estimate_savings(
+        current,
+        profile.candidate_model,
+        input_tokens,
+        output_tokens,
+        int(round(examples_trusted * tokens_per_call)),
+        params.training_epochs,
+        today,
+        prices,
+        provided_monthly_cost=provided,
+    )
+
+
+# -- examples ------------------------------------------------------------------------------------
+
+
+def example_stats(examples: pd.DataFrame) -> tuple[ExampleStats, tuple[tuple[str, int, int], ...]]:
+    """Counts by provenance and trust, with duplicates and conflicting labels removed.
+
+    Trusted real = real provenance, a human label, unique by normalised input hash, and not
+    contradicted (same input labelled both pass and fail by trusted labellers).
+    """
+    if examples.empty:
+        return ExampleStats(0, 0, 0, 0, 0, 0, 0, 0), ()
+    real = examples["provenance"].isin(REAL)
+    candidates = examples[real & examples["human_labeled"].astype(bool) & examples["label"].notna()]
+    keyed = candidates.assign(key=candidates["input_hash"].fillna("id:" + candidates["id"].astype(str)))
+    outcome = keyed.groupby("key")["is_failure"].agg(["min", "max"])
+    conflicting = set(outcome.index[outcome["min"] != outcome["max"]])
+    unique = keyed.sort_values("created_at").drop_duplicates("key")
+    trusted = unique[~unique["key"].isin(conflicting)]
+    synthetic = examples[examples["provenance"] == "synthetic"]
+    stats = ExampleStats(
+        total=len(examples),
+        trusted_real=len(trusted),
+        real_untrusted=int(real.sum()) - len(candidates),
+        synthetic=len(synthetic),
+        unknown=int((examples["provenance"] == "unknown").sum()),
+        duplicates_removed=len(candidates) - len(unique),
+        conflicts=len(conflicting),
+        failures=int(trusted["is_failure"].astype(bool).sum()),
+    )
+    return stats, _cumulative_by_month(trusted["created_at"], synthetic["created_at"])
+
+
+def _cumulative_by_month(trusted: pd.Series, synthetic: pd.Series) -> tuple[tuple[str, int, int], ...]:
+    def monthly(series: pd.Series) -> pd.Series:
+        return pd.to_datetime(series, utc=True).dt.strftime("%Y-%m").value_counts()
+
+    trusted_counts, synthetic_counts = monthly(trusted), monthly(synthetic)
+    months = sorted(set(trusted_counts.index) | set(synthetic_counts.index))
+    rows, t_total, s_total = [], 0, 0
+    for month in months:
+        t_total += int(trusted_counts.get(month, 0))
+        s_total += int(synthetic_counts.get(month, 0))
+        rows.append((month, t_total, s_total))
+    return tuple(rows)
+
+
+def failure_patterns(examples: pd.DataFrame, *, as_of: datetime, params: PatternParams) -> tuple[FailurePattern, ...]:
+    if examples.empty:
+        return ()
+    failures = examples[examples["is_failure"].astype(bool) & examples["provenance"].isin(PRODUCTION_FAILURE_SOURCES)]
+    frame = pd.DataFrame(
+        {
+            "created_at": pd.to_datetime(failures["created_at"], utc=True),
+            "failure_mode": failures["failure_mode"],
+            "text": failures["excerpt"],
+        }
+    )
+    return find_patterns(frame, as_of, params)
+
+
+# -- calendar ------------------------------------------------------------------------------------
+
+
+def _previous_month(day: date) -> date:
+    return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def _month_end(first: date) -> date:
+    """The last day of the month starting at `first`."""
+    return _add_months(first, 1) - timedelta(days=1)
+
+
+def _add_months(first: date, months: int) -> date:
+    index = first.year * 12 + first.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)

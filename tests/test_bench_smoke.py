@@ -1,0 +1,50 @@
+"""A tiny run of the benchmark code (`python -m bench`), so the bench cannot rot. Not a benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import main, parse_size
+from bench.data import NATIVE_COLUMNS as BENCH_COLUMNS
+from bench.data import table_name
+from tests.conftest import POSTGRES_URL
+from tests.factories import NATIVE_COLUMNS
+
+
+def test_bench_mapping_is_the_tests_native_mapping() -> None:
+    assert BENCH_COLUMNS == NATIVE_COLUMNS
+
+
+def test_sizes_and_table_names() -> None:
+    assert [parse_size(s) for s in ("1m", "10M", "20k", "1500")] == [1_000_000, 10_000_000, 20_000, 1500]
+    assert [table_name(n) for n in (1_000_000, 10_000_000, 20_000, 1500)] == [
+        "calls_1m", "calls_10m", "calls_20k", "calls_1500",
+    ]  # fmt: skip
+
+
+def _run(tmp_path: Path, *args: str) -> str:
+    output = tmp_path / "RESULTS.md"
+    assert main(["--sizes", "3000", "--runs", "1", "--data-dir", str(tmp_path / "data"), "--output", str(output), *args]) == 0
+    return output.read_text(encoding="utf-8")
+
+
+def test_bench_smoke_duckdb(tmp_path: Path) -> None:
+    text = _run(
+        tmp_path, "--backends", "duckdb", "--eval-workloads", "4", "--eval-days", "60", "--report-workloads", "3"
+    )
+    assert "### B1 full sync" in text and "### B2 incremental sync" in text and "### Targets" in text
+    checks = [line for line in text.splitlines() if line.startswith("| duckdb | 3,000 | ") and line.endswith(" |")]
+    assert any(line.endswith("| yes |") for line in checks)  # bare, sync and naive counted the same calls
+    assert "| ingested |" in text and "| lookback |" in text
+    assert ("### B3 evaluate" in text or "- evaluate:" in text) and ("### B4 weekly report" in text or "- report:" in text)
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="FTREADY_TEST_POSTGRES_URL is not set (CI sets it; see .ci/run)")
+def test_bench_smoke_postgres(tmp_path: Path) -> None:
+    assert POSTGRES_URL is not None
+    text = _run(tmp_path, "--backends", "postgresql", "--postgres-url", POSTGRES_URL, "--cases", "b1,b2")
+    checks = [line for line in text.splitlines() if line.startswith("| postgresql | 3,000 | ")]
+    assert any(line.endswith("| yes |") for line in checks)
+    assert "| ingested |" in text and "| lookback |" in text
