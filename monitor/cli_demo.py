@@ -24,6 +24,7 @@ from monitor.demo import build_demo_warehouse, demo_config
 from monitor.evaluate import evaluate_store
 from monitor.settings import Settings, settings_from_dict
 from monitor.store import Store
+from reports import write_weekly_report
 
 DEMO_DIR = Path(".ftready/demo")
 
@@ -65,9 +66,11 @@ def demo(directory: Path, scale: float, rebuild: bool) -> None:
             out.print(f"Slack: {len(report.sent)} message(s) sent, {len(report.retried)} to retry, {len(report.dead)} failed")
         else:
             out.print("(set SLACK_BOT_TOKEN to post these alerts to Slack; they wait in the outbox until then)")
+        files = write_weekly_report(settings, store, run, now=run.evaluated_at)
     finally:
         store.dispose()
-    out.print(f"config: {config_file}  ·  try: ftready --help, ftready explain <workload> --config {config_file}")
+    out.print(f"config: {config_file}  ·  try: .venv/bin/ftready explain <workload> --config {config_file}")
+    out.print(f"[bold]report:[/] {files.html.resolve()}")
 
 
 def load_demo_settings(config_file: Path) -> Settings:

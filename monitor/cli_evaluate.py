@@ -100,7 +100,10 @@ def _count(value: int | None) -> str:
 
 
 def _usd(value: Decimal | None) -> str:
-    return "—" if value is None else f"${value:,.0f}"
+    if value is None:
+        return "—"
+    whole = round(value)
+    return f"-${-whole:,}" if whole < 0 else f"${whole:,}"
 
 
 def _show(value: object) -> str:

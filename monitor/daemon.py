@@ -14,9 +14,9 @@ Decisions worth knowing:
 
 - Every daemon on a store runs the same schedule; a job does something only in the daemon holding
   the lease. Each job renews the lease (a compare-and-set) before it starts and again before the
-  step that notifies people, so a daemon that was paused past its lease never acts on stale
-  leadership. Alert processing and digests are idempotent besides, so even that window cannot
-  send twice.
+  step that notifies people, so a daemon that was paused past its lease does not act on stale
+  leadership. Beyond that, alert processing ignores an evaluation older than the state it would
+  change, and a week's digest is queued once per channel.
 - The lease is renewed by a heartbeat thread (every TTL/6), not by a scheduler job: it keeps
   being renewed while the scheduler shuts down and waits for a running job to finish.
 - Jobs that read and write the store's data (the sync cycle, the report, housekeeping) run one at
@@ -42,7 +42,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, EVENT_SCHEDULER_STARTED, JobExecutionEvent, SchedulerEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MISSED,
+    EVENT_SCHEDULER_STARTED,
+    JobExecutionEvent,
+    SchedulerEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -57,7 +63,7 @@ from monitor.alerts import process_evaluation
 from monitor.errors import FtreadyError, SourceError
 from monitor.evaluate import evaluate_store
 from monitor.health import JOB_NAMES, secret_scrubber
-from monitor.lease import Lease, new_holder_id, read_lease
+from monitor.lease import Lease, new_holder_id
 from monitor.outbox import Notifier, default_notifier, deliver_outbox
 from monitor.settings import Settings
 from monitor.store import Store, evaluations, job_runs, outbox, report_runs, utcnow, watermarks
@@ -89,7 +95,11 @@ class WallClockCronTrigger(CronTrigger):
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
         fire = super().get_next_fire_time(previous_fire_time, now)
-        if fire is not None and previous_fire_time is not None and _wall(fire, self.timezone) == _wall(previous_fire_time, self.timezone):
+        if (
+            fire is not None
+            and previous_fire_time is not None
+            and _wall(fire, self.timezone) == _wall(previous_fire_time, self.timezone)
+        ):
             fire = super().get_next_fire_time(fire, fire)
         return fire
 
@@ -106,7 +116,11 @@ def sync_jitter(sync_every: timedelta) -> int:
 def job_triggers(settings: Settings, *, now: datetime) -> dict[str, BaseTrigger]:
     """When each job fires. Interval jobs first fire one interval after `now` (catch-up decides
     whether anything runs at once); the weekly report and housekeeping are wall-clock times in
-    `schedule.timezone`, so they stay at 08:00 local across daylight-saving changes."""
+    `schedule.timezone`, so they stay at 08:00 local across daylight-saving changes.
+
+    APScheduler 3 computes each interval run from the previous (jittered) one, so syncs drift
+    later by half the jitter on average: at most 5 min an hour, well inside the 2 × sync_every
+    after which data counts as stale."""
     schedule = settings.schedule
     tz = ZoneInfo(schedule.timezone)
     day, hour, minute = schedule.weekly_report_parts
@@ -126,6 +140,9 @@ def job_triggers(settings: Settings, *, now: datetime) -> dict[str, BaseTrigger]
 
 @dataclass(frozen=True)
 class JobResult:
+    """What one `run_job` did. `detail` is the job's summary when ok ("" when there was nothing to
+    do), the cause when failed, and why when skipped."""
+
     job: str
     status: str  # ok | failed | skipped (not the leader, stopping, or another job is running)
     detail: str = ""
@@ -162,7 +179,6 @@ class Daemon:
         self.clock = clock
         self.notifier = notifier or default_notifier(settings)
         self.lease = Lease(store, self.holder, ttl=settings.schedule.lease_ttl)
-        self.is_leader = False
         self.stopping = False  # set by the Service on stop: jobs that have not started are skipped
         # the next run of a job, for `job_runs.next_run_at`; the Service plugs its scheduler in
         self.next_run_time: Callable[[str], datetime | None] = lambda _job: None
@@ -179,14 +195,20 @@ class Daemon:
 
     # -- the lease --------------------------------------------------------------------------------
 
+    @property
+    def is_leader(self) -> bool:
+        """As of the last heartbeat; jobs do not rely on it, they renew the lease themselves."""
+        return self._role == "leader"
+
     def tick(self) -> Tick:
         """Acquire or renew the leader lease. On becoming the leader, repair and decide the catch-up."""
         now = self.clock()
         try:
             held = self.lease.acquire(now)
             catch_up = self._take_over(now) if held and not self.is_leader else ()
-            holder = None if held or self._role == "follower" else read_lease_holder(self.store)
-        except Exception as exc:  # the heartbeat must survive a store outage; state is unknown, keep it
+            current = None if held or self._role == "follower" else self.lease.current()  # for the log line
+            other = current.holder if current else None
+        except Exception as exc:  # the heartbeat must survive a store outage; the role is unknown: keep it
             if not self._store_trouble:
                 log.warning("cannot reach the state store for the leader lease: %s", self.describe_error(exc))
                 self._store_trouble = True
@@ -194,19 +216,14 @@ class Daemon:
         if self._store_trouble:
             log.info("the state store is reachable again")
             self._store_trouble = False
-        became = held and not self.is_leader
-        self.is_leader = held
-        if became:
-            log.info(
-                "%s is the leader; catching up: %s", self.holder, ", ".join(catch_up) if catch_up else "nothing to catch up"
-            )
-        elif not held and self._role != "follower":
-            if self._role == "leader":
-                log.warning("%s lost the leader lease to %s and waits", self.holder, holder)
-            else:
-                log.info("%s waits: %s holds the leader lease", self.holder, holder)
-        self._role = "leader" if held else "follower"
-        return Tick(leader=held, became_leader=became, catch_up=catch_up)
+        previous, self._role = self._role, "leader" if held else "follower"
+        if held and previous != "leader":
+            log.info("%s is the leader; catching up: %s", self.holder, ", ".join(catch_up) or "nothing to catch up")
+        elif not held and previous == "leader":
+            log.warning("%s lost the leader lease to %s and waits", self.holder, other)
+        elif not held and previous == "starting":
+            log.info("%s waits: %s holds the leader lease", self.holder, other)
+        return Tick(leader=held, became_leader=held and previous != "leader", catch_up=catch_up)
 
     def _take_over(self, now: datetime) -> tuple[str, ...]:
         with self.store.transaction() as conn:
@@ -233,7 +250,7 @@ class Daemon:
             return
         if released:
             log.info("%s released the leader lease", self.holder)
-        self.is_leader = False
+        self._role = "follower"
 
     # -- catch-up ---------------------------------------------------------------------------------
 
@@ -309,7 +326,13 @@ class Daemon:
         try:
             outcome = JobResult(name, "ok", job(started))
             # an empty detail means there was nothing to do (delivery, every minute): not worth INFO
-            log.log(logging.INFO if outcome.detail else logging.DEBUG, "job %s ok: %s", name, outcome.detail or "nothing to do", extra=extra)
+            log.log(
+                logging.INFO if outcome.detail else logging.DEBUG,
+                "job %s ok: %s",
+                name,
+                outcome.detail or "nothing to do",
+                extra=extra,
+            )
         except LeaseLost as exc:
             outcome = JobResult(name, "failed", str(exc))
             log.warning("job %s stopped: %s", name, exc, extra=extra)
@@ -336,7 +359,9 @@ class Daemon:
             values |= {"last_error": outcome.detail, "consecutive_failures": job_runs.c.consecutive_failures + 1}
         with self.store.transaction() as conn:
             # only our own run: a daemon that lost the lease never overwrites the new leader's record
-            conn.execute(job_runs.update().where(job_runs.c.job == name, job_runs.c.last_started_at == started).values(**values))
+            conn.execute(
+                job_runs.update().where(job_runs.c.job == name, job_runs.c.last_started_at == started).values(**values)
+            )
 
     def record_next_runs(self, next_runs: Mapping[str, datetime | None]) -> None:
         """Write each job's next run time to `job_runs` (the leader does, when it takes over)."""
@@ -402,12 +427,6 @@ class Daemon:
         return f"deleted {old_evaluations} evaluation(s) and {sent} sent notification(s) past retention"
 
 
-def read_lease_holder(store: Store) -> str | None:
-    with store.read() as conn:
-        lease = read_lease(conn)
-    return lease.holder if lease else None
-
-
 def _upsert_run(conn: Connection, name: str, **values: Any) -> None:
     if conn.execute(job_runs.update().where(job_runs.c.job == name).values(**values)).rowcount == 0:
         conn.execute(job_runs.insert().values(job=name, consecutive_failures=0, **values))
@@ -461,7 +480,13 @@ class Service:
             if name == REPORT:
                 options["misfire_grace_time"] = None  # however late, this week's report is still due
             self.jobs[name] = self.scheduler.add_job(
-                self.daemon.run_job, trigger, args=[name], kwargs={"wait": name != OUTBOX}, id=name, name=name, **options
+                self.daemon.run_job,
+                trigger,
+                args=[name],
+                kwargs={"wait": name != OUTBOX},
+                id=name,
+                name=name,
+                **options,
             )
 
     def stop(self) -> None:
@@ -529,9 +554,9 @@ class Service:
             log.error("job %s crashed: %s", event.job_id, self.daemon.describe_error(event.exception), extra=extra)
 
 
-def serve(settings: Settings, store: Store, *, holder: str | None = None) -> None:
+def serve(settings: Settings, store: Store) -> None:
     """`ftready run`: serve until SIGTERM or SIGINT, then stop gracefully (exit code 0)."""
-    daemon = Daemon(settings, store, holder=holder)
+    daemon = Daemon(settings, store)
     service = Service(daemon)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -33,9 +33,9 @@ def evaluate_store(settings: Settings, store: Store, *, now: datetime | None = N
     pack = load_rule_pack(settings.rules)
     packs = {name: pack.with_overrides(w.thresholds, where=f"workloads.{name}.thresholds") for name, w in settings.workloads.items()}
     prices = PriceTable.load(settings.pricing)
-    with store.read() as conn:
-        rollups = read_rollups(conn)
-        examples = read_examples(conn)
+    with store.read() as conn:  # an evaluation as of a past time sees only what existed then
+        rollups = read_rollups(conn, until=now)
+        examples = read_examples(conn, until=now)
         coverage_start = conn.execute(
             sa.select(sa.func.min(tables.watermarks.c.first_day)).where(tables.watermarks.c.kind == "calls")
         ).scalar()
@@ -89,8 +89,8 @@ def profile_of(settings: WorkloadSettings) -> WorkloadProfile:
     )
 
 
-def read_rollups(conn: sa.Connection) -> pd.DataFrame:
-    """All daily rollups, summed over sources (several sources may feed one workload)."""
+def read_rollups(conn: sa.Connection, *, until: datetime) -> pd.DataFrame:
+    """Daily rollups up to `until`'s day, summed over sources (several may feed one workload)."""
     t = tables.call_rollups
     keys = [t.c.workload, t.c.model, t.c.prompt_version, t.c.day]
     sums = [
@@ -98,7 +98,8 @@ def read_rollups(conn: sa.Connection) -> pd.DataFrame:
         for c in t.c
         if c.name not in ("source", "workload", "model", "prompt_version", "day")
     ]
-    frame = pd.DataFrame(conn.execute(sa.select(*keys, *sums).group_by(*keys)).mappings().all())
+    query = sa.select(*keys, *sums).where(t.c.day <= until.date()).group_by(*keys)
+    frame = pd.DataFrame(conn.execute(query).mappings().all())
     if frame.empty:
         return pd.DataFrame(columns=[c.name for c in t.c if c.name != "source"])
     frame["day"] = pd.to_datetime(frame["day"]).dt.date
@@ -108,9 +109,10 @@ def read_rollups(conn: sa.Connection) -> pd.DataFrame:
     return frame
 
 
-def read_examples(conn: sa.Connection) -> pd.DataFrame:
+def read_examples(conn: sa.Connection, *, until: datetime) -> pd.DataFrame:
     t = tables.examples
-    rows = conn.execute(sa.select(*(t.c[name] for name in _EXAMPLE_COLUMNS))).mappings().all()
+    query = sa.select(*(t.c[name] for name in _EXAMPLE_COLUMNS)).where(t.c.created_at <= until)
+    rows = conn.execute(query).mappings().all()
     frame = pd.DataFrame(rows, columns=list(_EXAMPLE_COLUMNS))
     frame["is_failure"] = frame["is_failure"].astype(bool)
     frame["human_labeled"] = frame["human_labeled"].astype(bool)

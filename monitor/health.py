@@ -170,13 +170,13 @@ def assess(
     dead = int(outbox.counts.get("dead", 0))
     if dead:
         warnings.append(
-            f"{dead} notification(s) dead-lettered: see `ftready alerts`, fix the cause, then `ftready alerts --requeue-dead`"
+            f"{dead} notification(s) dead-lettered: see `ftready alerts`, fix the cause, "
+            "then `ftready alerts --requeue-dead`"
         )
     if outbox.oldest_pending_at is not None and now - outbox.oldest_pending_at > PENDING_WARN_AFTER:
         pending = int(outbox.counts.get("pending", 0)) + int(outbox.counts.get("sending", 0))
-        warnings.append(
-            f"{pending} notification(s) waiting, the oldest for {age_text(now - outbox.oldest_pending_at)}: is Slack reachable?"
-        )
+        oldest = age_text(now - outbox.oldest_pending_at)
+        warnings.append(f"{pending} notification(s) waiting, the oldest for {oldest}: is Slack reachable?")
 
     return Health(
         checked_at=now,
@@ -269,7 +269,10 @@ def health_to_json(health: Health) -> dict[str, Any]:
             for s in health.sources
         ],
         "stale_after_seconds": round(health.stale_after.total_seconds()),
-        "outbox": {**{k: int(v) for k, v in health.outbox.counts.items()}, "oldest_pending_at": _iso(health.outbox.oldest_pending_at)},
+        "outbox": {
+            **{k: int(v) for k, v in health.outbox.counts.items()},
+            "oldest_pending_at": _iso(health.outbox.oldest_pending_at),
+        },
     }
 
 

@@ -80,7 +80,11 @@ class Lease:
                 return False  # someone else holds it and it has not expired
         try:
             with self.store.transaction() as conn:
-                conn.execute(leases.insert().values(name=self.name, holder=self.holder, acquired_at=now, expires_at=now + self.ttl))
+                conn.execute(
+                    leases.insert().values(
+                        name=self.name, holder=self.holder, acquired_at=now, expires_at=now + self.ttl
+                    )
+                )
         except IntegrityError:  # another daemon inserted the row first
             return False
         return True
@@ -112,4 +116,6 @@ def read_lease(conn: Connection, name: str = DAEMON_LEASE) -> LeaseInfo | None:
     row = conn.execute(sa.select(leases).where(leases.c.name == name)).mappings().first()
     if row is None:
         return None
-    return LeaseInfo(name=row["name"], holder=row["holder"], acquired_at=row["acquired_at"], expires_at=row["expires_at"])
+    return LeaseInfo(
+        name=row["name"], holder=row["holder"], acquired_at=row["acquired_at"], expires_at=row["expires_at"]
+    )

@@ -341,7 +341,7 @@ def report_url(settings: Settings, workload: str | None = None) -> str | None:
     base = settings.reports.base_url
     if not base or not _SAFE_URL.fullmatch(base):
         return None  # a URL that could break out of `<url|label>` is never used
-    url = base.rstrip("/") + "/"
+    url = base.rstrip("/") + "/latest.html"
     if workload:
         url += "#workload-" + quote(workload, safe="")
     return url if len(url) <= MAX_URL else (base if len(base) <= MAX_URL else None)

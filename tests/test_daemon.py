@@ -41,7 +41,14 @@ from monitor.settings import Settings, settings_from_dict
 from monitor.store import Store, evaluations, job_runs, outbox, report_runs, watermarks
 from monitor.sync import sync_all
 from tests.conftest import NOW
-from tests.daemon_support import DemoWarehouse, FakeClock, RecordingNotifier, build_small_demo, demo_settings, warehouse_down
+from tests.daemon_support import (
+    DemoWarehouse,
+    FakeClock,
+    RecordingNotifier,
+    build_small_demo,
+    demo_settings,
+    warehouse_down,
+)
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -214,14 +221,22 @@ def test_no_catch_up_when_the_sync_is_recent_and_the_report_was_written(daemon: 
     with store.transaction() as conn:
         store.save_watermark(conn, "demo", "calls", last_attempt_at=NOW - timedelta(minutes=59))
         store.save_watermark(conn, "demo", "examples", last_attempt_at=NOW - timedelta(hours=3))
-        conn.execute(report_runs.insert().values(week="2026-W48", path="r.html", generated_at=datetime(2026, 11, 23, 8, 1, tzinfo=UTC)))
+        conn.execute(
+            report_runs.insert().values(
+                week="2026-W48", path="r.html", generated_at=datetime(2026, 11, 23, 8, 1, tzinfo=UTC)
+            )
+        )
     assert daemon.catch_up(NOW) == ()
     assert daemon.catch_up(NOW + timedelta(minutes=1)) == (SYNC,)  # one interval since the last attempt
 
 
 def test_a_report_generated_before_its_scheduled_time_does_not_count(daemon: Daemon, store: Store) -> None:
     with store.transaction() as conn:  # e.g. `ftready report` run by hand on Monday morning
-        conn.execute(report_runs.insert().values(week="2026-W48", path="r.html", generated_at=datetime(2026, 11, 23, 7, 0, tzinfo=UTC)))
+        conn.execute(
+            report_runs.insert().values(
+                week="2026-W48", path="r.html", generated_at=datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+            )
+        )
     assert daemon.report_missing(NOW)
     assert not daemon.report_missing(datetime(2026, 11, 23, 7, 59, tzinfo=UTC))  # not due yet
 
@@ -252,7 +267,11 @@ def test_a_source_never_synced_makes_the_sync_overdue(demo: DemoWarehouse, tmp_p
 
 def test_a_new_leader_marks_runs_its_predecessor_left_running_as_interrupted(daemon: Daemon, store: Store) -> None:
     with store.transaction() as conn:
-        conn.execute(job_runs.insert().values(job=SYNC, last_started_at=NOW - timedelta(minutes=3), last_status="running", consecutive_failures=0))
+        conn.execute(
+            job_runs.insert().values(
+                job=SYNC, last_started_at=NOW - timedelta(minutes=3), last_status="running", consecutive_failures=0
+            )
+        )
     daemon.tick()
     row = job_run(store, SYNC)
     assert row is not None
@@ -262,7 +281,9 @@ def test_a_new_leader_marks_runs_its_predecessor_left_running_as_interrupted(dae
 # --- the job runner ----------------------------------------------------------------------------
 
 
-def test_the_sync_cycle_syncs_evaluates_alerts_and_records_its_run(daemon: Daemon, store: Store, clock: FakeClock) -> None:
+def test_the_sync_cycle_syncs_evaluates_alerts_and_records_its_run(
+    daemon: Daemon, store: Store, clock: FakeClock
+) -> None:
     daemon.tick()
     daemon.next_run_time = lambda job: NOW + timedelta(hours=1)
     result = daemon.run_job(SYNC)
@@ -375,19 +396,47 @@ def test_the_outbox_job_delivers_what_the_cycle_queued(synced: Daemon) -> None:
     assert daemon.run_job(OUTBOX).detail == ""  # nothing due: logged at DEBUG only
 
 
-def test_housekeeping_applies_retention_but_keeps_the_latest_verdict_and_dead_letters(daemon: Daemon, store: Store) -> None:
+def test_housekeeping_applies_retention_but_keeps_the_latest_verdict_and_dead_letters(
+    daemon: Daemon, store: Store
+) -> None:
     old = NOW - timedelta(days=200)
     with store.transaction() as conn:
         rows = [("a", old), ("a", NOW - timedelta(days=1)), ("gone", old), ("gone", old + timedelta(days=1))]
         for workload, at in rows:
-            conn.execute(evaluations.insert().values(evaluated_at=at, workload=workload, verdict="prompt_engineering", criteria=[], blockers=[], metrics={}))
-        for status, sent_at in (("sent", NOW - timedelta(days=40)), ("sent", NOW - timedelta(days=2)), ("dead", None), ("pending", None)):
-            conn.execute(outbox.insert().values(created_at=NOW - timedelta(days=60), kind="alert", payload={}, status=status, attempts=1, sent_at=sent_at))
+            conn.execute(
+                evaluations.insert().values(
+                    evaluated_at=at,
+                    workload=workload,
+                    verdict="prompt_engineering",
+                    criteria=[],
+                    blockers=[],
+                    metrics={},
+                )
+            )
+        for status, sent_at in (
+            ("sent", NOW - timedelta(days=40)),
+            ("sent", NOW - timedelta(days=2)),
+            ("dead", None),
+            ("pending", None),
+        ):
+            conn.execute(
+                outbox.insert().values(
+                    created_at=NOW - timedelta(days=60),
+                    kind="alert",
+                    payload={},
+                    status=status,
+                    attempts=1,
+                    sent_at=sent_at,
+                )
+            )
     daemon.tick()
     result = daemon.run_job(HOUSEKEEPING)
     assert result.detail == "deleted 2 evaluation(s) and 1 sent notification(s) past retention"
     with store.read() as conn:
-        left = sorted((r.workload, r.evaluated_at) for r in conn.execute(sa.select(evaluations.c.workload, evaluations.c.evaluated_at)))
+        left = sorted(
+            (r.workload, r.evaluated_at)
+            for r in conn.execute(sa.select(evaluations.c.workload, evaluations.c.evaluated_at))
+        )
         statuses = sorted(r[0] for r in conn.execute(sa.select(outbox.c.status)))
     assert left == [("a", NOW - timedelta(days=1)), ("gone", old + timedelta(days=1))]  # "gone": its latest stays
     assert statuses == ["dead", "pending", "sent"]
@@ -417,7 +466,11 @@ def test_a_daemon_that_lost_the_lease_mid_cycle_does_not_alert(
 def test_a_stale_daemon_never_overwrites_the_new_leaders_record(daemon: Daemon, store: Store) -> None:
     daemon.tick()
     with store.transaction() as conn:  # the new leader started its own run of the job meanwhile
-        conn.execute(job_runs.insert().values(job=OUTBOX, last_started_at=NOW + timedelta(minutes=1), last_status="running", consecutive_failures=0))
+        conn.execute(
+            job_runs.insert().values(
+                job=OUTBOX, last_started_at=NOW + timedelta(minutes=1), last_status="running", consecutive_failures=0
+            )
+        )
     daemon._record_finish(OUTBOX, NOW, daemon_module.JobResult(OUTBOX, "failed", "late"))
     row = job_run(store, OUTBOX)
     assert row is not None and row["last_status"] == "running"
@@ -455,7 +508,9 @@ def test_nothing_starts_once_the_daemon_is_stopping(daemon: Daemon, store: Store
     assert job_run(store, SYNC) is None
 
 
-def test_the_lease_heartbeat_survives_a_store_outage(daemon: Daemon, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_lease_heartbeat_survives_a_store_outage(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     from monitor.errors import StoreError
 
     assert daemon.tick().leader
@@ -498,11 +553,16 @@ def test_the_service_schedules_every_job_with_explicit_defaults(daemon: Daemon, 
     assert job_run(store, SYNC) is None  # nothing ran
 
 
-def test_the_listener_logs_misses_and_errors_with_the_job_name(daemon: Daemon, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_listener_logs_misses_and_errors_with_the_job_name(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
     service = Service(daemon)
     with caplog.at_level(logging.WARNING):
         service._on_job_event(JobExecutionEvent(EVENT_JOB_MISSED, SYNC, "default", NOW))
-        service._on_job_event(JobExecutionEvent(EVENT_JOB_ERROR, OUTBOX, "default", NOW, exception=RuntimeError("boom")))
-    assert [(r.levelname, r.job) for r in caplog.records] == [("WARNING", SYNC), ("ERROR", OUTBOX)]  # type: ignore[attr-defined]
+        service._on_job_event(
+            JobExecutionEvent(EVENT_JOB_ERROR, OUTBOX, "default", NOW, exception=RuntimeError("boom"))
+        )
+    logged = [(r.levelname, r.job) for r in caplog.records]  # type: ignore[attr-defined]
+    assert logged == [("WARNING", SYNC), ("ERROR", OUTBOX)]
     assert "missed its run" in caplog.records[0].getMessage()
     assert "RuntimeError: boom" in caplog.records[1].getMessage()

@@ -14,6 +14,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from itertools import pairwise
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,7 +27,14 @@ from monitor.daemon import HOUSEKEEPING, OUTBOX, REPORT, SYNC, Daemon, job_trigg
 from monitor.settings import Settings
 from monitor.store import Store, outbox
 from tests.conftest import needs_postgres
-from tests.daemon_support import DemoWarehouse, FakeClock, RecordingNotifier, build_small_demo, demo_settings, warehouse_down
+from tests.daemon_support import (
+    DemoWarehouse,
+    FakeClock,
+    RecordingNotifier,
+    build_small_demo,
+    demo_settings,
+    warehouse_down,
+)
 
 pytestmark = needs_postgres
 
@@ -97,7 +105,9 @@ def replica(settings: Settings, holder: str, clock: FakeClock) -> Replica:
     )
 
 
-def simulate(clock: FakeClock, replicas: list[Replica], script: dict[datetime, Callable[[], None]], end: datetime) -> None:
+def simulate(
+    clock: FakeClock, replicas: list[Replica], script: dict[datetime, Callable[[], None]], end: datetime
+) -> None:
     pending = sorted(script.items())
     while True:
         now = min([r.next_event() for r in replicas] + [t for t, _ in pending[:1]])
@@ -197,7 +207,7 @@ def test_two_daemons_send_every_alert_once_through_pause_outage_and_death(
         assert events[(fingerprint, "firing")] <= 1, items
         times = [t for t, _ in items]
         assert len(times) == len(set(times)), items  # never twice for one evaluation
-        for (earlier, _), (later, event) in zip(items, items[1:]):
+        for (earlier, _), (later, event) in pairwise(items):
             if event == "reminder":
                 assert later - earlier >= repeat, items
     readiness = [fp for fp in history if not fp.startswith(("sync_failing:", "data_stale:", "quarantine_spike:"))]

@@ -151,7 +151,7 @@ def test_hostile_workload_and_50k_failure_texts_give_valid_escaped_messages(slac
     rendered = json.dumps(first)
     assert "&lt;!channel&gt;" in rendered and "&lt;script&gt;" in rendered
     assert "<@U024BE7LH>" in rendered  # the configured owner is a real mention
-    assert '"type": "header"' in rendered and '"url": "https://reports.example.com/ftready/#workload-' in rendered
+    assert '"type": "header"' in rendered and '"url": "https://reports.example.com/ftready/latest.html#workload-' in rendered
     header = first["blocks"][0]["text"]["text"]
     assert slack_len(header) <= 150 and header.endswith("…")
     # every character of the long text is somewhere in the thread
@@ -237,7 +237,7 @@ def test_report_button_only_with_a_safe_base_url(slack_server: FakeSlack) -> Non
     assert not [b for b in evil["blocks"] if b["type"] == "actions"]
     good = build_alert_message(n, slack_settings(slack_server, reports={"base_url": "https://r.example/ft"})).payload()
     (actions,) = [b for b in good["blocks"] if b["type"] == "actions"]
-    assert actions["elements"][0]["url"] == "https://r.example/ft/#workload-w"
+    assert actions["elements"][0]["url"] == "https://r.example/ft/latest.html#workload-w"
     assert good["text"] == "w: ready"
 
 

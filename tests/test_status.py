@@ -27,7 +27,11 @@ TOKEN = "xoxb-1234-abcdEFGHsecret"
 def settings(**overrides: Any) -> Settings:
     raw: dict[str, Any] = {
         "sources": [
-            {"name": "warehouse", "url": f"postgresql://ft:{SECRET}@db.internal:5432/analytics", "calls": {"table": "calls"}},
+            {
+                "name": "warehouse",
+                "url": f"postgresql://ft:{SECRET}@db.internal:5432/analytics",
+                "calls": {"table": "calls"},
+            },
             {"name": "files", "path": "/data/*.parquet", "calls": {"table": "calls"}},
         ],
         "alerts": {"slack": {"token": TOKEN}},
@@ -38,13 +42,16 @@ def settings(**overrides: Any) -> Settings:
 
 
 def alive_leader(now: datetime = NOW) -> LeaseInfo:
-    return LeaseInfo("daemon", "host:1:abc", acquired_at=now - timedelta(hours=5), expires_at=now + timedelta(seconds=40))
+    return LeaseInfo(
+        "daemon", "host:1:abc", acquired_at=now - timedelta(hours=5), expires_at=now + timedelta(seconds=40)
+    )
 
 
 def fresh_marks(now: datetime = NOW) -> list[dict[str, Any]]:
+    last = now - timedelta(minutes=20)
     return [
-        {"source": s, "kind": k, "last_success_at": now - timedelta(minutes=20), "last_attempt_at": now - timedelta(minutes=20),
-         "consecutive_failures": 0, "last_error": None}
+        {"source": s, "kind": k, "last_success_at": last, "last_attempt_at": last, "consecutive_failures": 0,
+         "last_error": None}
         for s in ("warehouse", "files") for k in ("calls", "examples")
     ]  # fmt: skip
 
@@ -89,7 +96,8 @@ def test_data_older_than_two_sync_intervals_is_stale() -> None:
     health = assess(settings(), **{**healthy_inputs(), "marks": marks})
     assert [s.source for s in health.sources if s.stale] == ["warehouse"]
     assert health.problems == (
-        "data from source warehouse is stale: last successful sync 2 h 1 min ago (limit 2 h, twice schedule.sync_every)",
+        "data from source warehouse is stale: last successful sync 2 h 1 min ago "
+        "(limit 2 h, twice schedule.sync_every)",
     )
     exactly_two = [{**m, "last_success_at": NOW - timedelta(hours=2)} for m in marks]
     assert assess(settings(), **{**healthy_inputs(), "marks": exactly_two}).healthy
@@ -103,12 +111,18 @@ def test_a_source_never_synced_is_stale() -> None:
 
 def test_a_failing_job_is_unhealthy_even_while_it_retries() -> None:
     runs = ok_runs()
-    runs[0] |= {"last_status": "failed", "consecutive_failures": 3, "last_error": "source 'warehouse': connection refused"}
+    runs[0] |= {
+        "last_status": "failed",
+        "consecutive_failures": 3,
+        "last_error": "source 'warehouse': connection refused",
+    }
     health = assess(settings(), **{**healthy_inputs(), "runs": runs})
     assert health.problems == ("job sync failed 3 times in a row: source 'warehouse': connection refused",)
     runs[0] |= {"last_status": "running"}  # the next attempt is running: still failing until it succeeds
     health = assess(settings(), **{**healthy_inputs(), "runs": runs})
-    assert health.problems == ("job sync failed 3 times in a row (running again now): source 'warehouse': connection refused",)
+    assert health.problems == (
+        "job sync failed 3 times in a row (running again now): source 'warehouse': connection refused",
+    )
 
 
 def test_dead_letters_and_old_pending_notifications_are_warnings_not_problems() -> None:
@@ -123,7 +137,11 @@ def test_dead_letters_and_old_pending_notifications_are_warnings_not_problems() 
 
 def test_secrets_are_scrubbed_from_every_error_shown() -> None:
     runs = ok_runs()
-    runs[0] |= {"last_status": "failed", "consecutive_failures": 1, "last_error": f"connect postgresql://ft:{SECRET}@db failed"}
+    runs[0] |= {
+        "last_status": "failed",
+        "consecutive_failures": 1,
+        "last_error": f"connect postgresql://ft:{SECRET}@db failed",
+    }
     runs[1] |= {"last_status": "failed", "consecutive_failures": 1, "last_error": f"invalid_auth for token {TOKEN}"}
     marks = fresh_marks()
     marks[0] |= {"consecutive_failures": 2, "last_error": f"password {SECRET} rejected for mysql://other:pw9@h/x"}
@@ -211,7 +229,11 @@ def test_status_exit_code_and_text_when_a_job_fails(demo_config_file: Path, caps
         code, text = run_status(demo_config_file, capsys)
     finally:
         with store.transaction() as conn:
-            conn.execute(job_runs.update().where(job_runs.c.job == OUTBOX).values(last_status="ok", consecutive_failures=0, last_error=None))
+            conn.execute(
+                job_runs.update()
+                .where(job_runs.c.job == OUTBOX)
+                .values(last_status="ok", consecutive_failures=0, last_error=None)
+            )
         store.dispose()
     assert code == 1
     assert "UNHEALTHY" in text and "job outbox failed 2 times in a row" in text
