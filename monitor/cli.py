@@ -178,6 +178,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # Commands that live in their own modules register themselves on `app` when imported.
 from monitor import cli_commands  # noqa: E402,F401
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -210,11 +210,11 @@ class Daemon:
             other = current.holder if current else None
         except Exception as exc:  # the heartbeat must survive a store outage; the role is unknown: keep it
             if not self._store_trouble:
-                log.warning("cannot reach the state store for the leader lease: %s", self.describe_error(exc))
+                log.warning("cannot renew or take the leader lease: %s", self.describe_error(exc))
                 self._store_trouble = True
             return Tick(leader=self.is_leader)
         if self._store_trouble:
-            log.info("the state store is reachable again")
+            log.info("the leader lease works again")
             self._store_trouble = False
         previous, self._role = self._role, "leader" if held else "follower"
         if held and previous != "leader":

@@ -36,6 +36,7 @@ from monitor.daemon import (
     job_triggers,
     sync_jitter,
 )
+from monitor.errors import ConfigError
 from monitor.lease import Lease
 from monitor.settings import Settings, settings_from_dict
 from monitor.store import Store, evaluations, job_runs, outbox, report_runs, watermarks
@@ -566,3 +567,25 @@ def test_the_listener_logs_misses_and_errors_with_the_job_name(
     assert logged == [("WARNING", SYNC), ("ERROR", OUTBOX)]
     assert "missed its run" in caplog.records[0].getMessage()
     assert "RuntimeError: boom" in caplog.records[1].getMessage()
+
+
+# --- the daemon's settings -----------------------------------------------------------------------
+
+
+def test_daemon_settings_have_defaults_and_are_validated() -> None:
+    schedule = schedule_settings().schedule
+    assert schedule.lease_ttl == timedelta(seconds=60)
+    assert (schedule.housekeeping.at, schedule.housekeeping.at_parts) == ("03:30", (3, 30))
+    assert schedule.housekeeping.keep_evaluations == timedelta(days=180)
+    assert schedule.housekeeping.keep_sent_notifications == timedelta(days=30)
+    assert schedule_settings(housekeeping={"at": "4:05"}).schedule.housekeeping.at == "04:05"
+    bad = {
+        "lease_ttl": ({"lease_ttl": "5s"}, "between 10s and 1h"),
+        "at": ({"housekeeping": {"at": "25:00"}}, "not a time of day"),
+        "evaluations": ({"housekeeping": {"keep_evaluations": "7d"}}, "at least 14d"),
+        "sent": ({"housekeeping": {"keep_sent_notifications": "2d"}}, "at least 7d"),
+        "unknown": ({"housekeeping": {"keep_alerts": "30d"}}, "unknown key"),
+    }
+    for schedule_values, message in bad.values():
+        with pytest.raises(ConfigError, match=message):
+            schedule_settings(**schedule_values)

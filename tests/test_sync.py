@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+import yaml
 
+from monitor.cli import main
 from monitor.errors import SourceError
 from monitor.settings import settings_from_dict
 from monitor.store import Store
@@ -254,3 +257,32 @@ def test_unreachable_warehouse_is_a_source_error_with_masked_password(tmp_path: 
         _sync(source, f"sqlite:///{tmp_path / 'state.db'}")
     assert "s3cret-pw" not in str(info.value)
     assert "***" in str(info.value)
+
+
+def test_check_names_a_missing_column_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    calls = make_calls(50, NOW).drop(columns=["latency_ms"])
+    url = _sqlite_warehouse(tmp_path, calls)
+    config = tmp_path / "ftready.yaml"
+    config.write_text(yaml.safe_dump({"store": {"url": f"sqlite:///{tmp_path / 'state.db'}"}, "sources": [native_source(url)]}))
+    assert main(["check", "--config", str(config)]) == 1
+    output = capsys.readouterr().out
+    assert "calls.columns.latency_ms" in output and "no column 'latency_ms'" in output
+
+
+def test_check_passes_on_a_good_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = _sqlite_warehouse(tmp_path, make_calls(50, NOW))
+    config = tmp_path / "ftready.yaml"
+    config.write_text(yaml.safe_dump({"store": {"url": f"sqlite:///{tmp_path / 'state.db'}"}, "sources": [native_source(url)]}))
+    assert main(["check", "--config", str(config)]) == 0
+    assert "all mapped columns found" in capsys.readouterr().out
+
+
+def test_sync_cli_json_reports_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    url = _sqlite_warehouse(tmp_path, make_calls(300, NOW))
+    config = tmp_path / "ftready.yaml"
+    config.write_text(yaml.safe_dump({"store": {"url": f"sqlite:///{tmp_path / 'state.db'}"}, "sources": [native_source(url)]}))
+    assert main(["sync", "--json", "--config", str(config)]) == 0
+    [result] = json.loads(capsys.readouterr().out)
+    assert result["source"] == "wh" and result["mode"] == "backfill" and result["calls"] > 0
