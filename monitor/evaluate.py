@@ -6,20 +6,22 @@ Workloads are the union of those found in call rollups, in labeled examples and 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
 from monitor import store as tables
-from monitor.metrics import MetricParams, compute_workload_metrics
+from monitor.metrics import MetricParams, PriceLookup, annotate, compute_workload_metrics, monthly_stats
 from monitor.model import EvaluationRun, VerdictLevel, WorkloadMetrics, WorkloadProfile
 from monitor.patterns import PatternParams
 from monitor.pricing import PriceTable
 from monitor.settings import Settings, WorkloadSettings
-from monitor.store import Store, utcnow
+from monitor.store import Store, utcnow, year_month
 from rules import RulePack, evaluate, load_rule_pack
+
+RECENT_DAYS = 70  # daily rows kept for the trailing 30 days and the 8-week projection
 
 _EXAMPLE_COLUMNS = (
     "id", "workload", "created_at", "label", "is_failure", "failure_mode", "provenance",
@@ -32,9 +34,9 @@ def evaluate_store(settings: Settings, store: Store, *, now: datetime | None = N
     now = (now or utcnow()).astimezone(timezone.utc)
     pack = load_rule_pack(settings.rules)
     packs = {name: pack.with_overrides(w.thresholds, where=f"workloads.{name}.thresholds") for name, w in settings.workloads.items()}
-    prices = PriceTable.load(settings.pricing)
+    prices = PriceLookup(PriceTable.load(settings.pricing))
     with store.read() as conn:  # an evaluation as of a past time sees only what existed then
-        rollups = read_rollups(conn, until=now)
+        rollups = annotate(read_rollups(conn, until=now, price_starts=prices.table.start_dates()), prices)
         examples = read_examples(conn, until=now)
         coverage_start = conn.execute(
             sa.select(sa.func.min(tables.watermarks.c.first_day)).where(tables.watermarks.c.kind == "calls")
@@ -43,6 +45,7 @@ def evaluate_store(settings: Settings, store: Store, *, now: datetime | None = N
     names = sorted(set(rollups["workload"]) | set(examples["workload"]) | set(settings.workloads))
     by_workload_rollups = dict(tuple(rollups.groupby("workload"))) if not rollups.empty else {}
     by_workload_examples = dict(tuple(examples.groupby("workload"))) if not examples.empty else {}
+    months = monthly_stats(rollups, prices, as_of=now, coverage_start=coverage_start)
     metrics: dict[str, WorkloadMetrics] = {}
     verdicts = []
     for name in names:
@@ -51,6 +54,7 @@ def evaluate_store(settings: Settings, store: Store, *, now: datetime | None = N
             name,
             by_workload_rollups.get(name, rollups.iloc[0:0]),
             by_workload_examples.get(name, examples.iloc[0:0]),
+            months=months.get(name, ()),
             profile=profile_of(settings.workload(name)),
             params=metric_params(workload_pack),
             prices=prices,
@@ -89,24 +93,47 @@ def profile_of(settings: WorkloadSettings) -> WorkloadProfile:
     )
 
 
-def read_rollups(conn: sa.Connection, *, until: datetime) -> pd.DataFrame:
-    """Daily rollups up to `until`'s day, summed over sources (several may feed one workload)."""
+def read_rollups(conn: sa.Connection, *, until: datetime, price_starts: list[date]) -> pd.DataFrame:
+    """Rollups up to `until`'s day, summed over sources (several may feed one workload).
+
+    The last RECENT_DAYS stay daily (trailing window, weekly projection, prompt versions); older
+    days are summed in SQL per workload, model, month and price period (the span between two
+    `price_starts`), so what is read grows with months, not days, and every row still has one
+    price. `day` is then the group's first day and `last_day` its last.
+    """
     t = tables.call_rollups
-    keys = [t.c.workload, t.c.model, t.c.prompt_version, t.c.day]
-    sums = [
-        sa.func.sum(c).label(c.name)
-        for c in t.c
-        if c.name not in ("source", "workload", "model", "prompt_version", "day")
-    ]
-    query = sa.select(*keys, *sums).where(t.c.day <= until.date()).group_by(*keys)
-    frame = pd.DataFrame(conn.execute(query).mappings().all())
+    keys = ["workload", "model", "prompt_version", "day"]
+    values = [c.name for c in t.c if c.name not in ("source", *keys)]
+    recent_start = until.date() - timedelta(days=RECENT_DAYS)
+    recent = sa.select(
+        *(t.c[k] for k in keys), t.c.day.label("last_day"), *(sa.func.sum(t.c[v]).label(v) for v in values)
+    ).where(t.c.day >= recent_start, t.c.day <= until.date()).group_by(*(t.c[k] for k in keys))
+    groups: list[Any] = [t.c.workload, t.c.model, year_month(t.c.day)]
+    oldest = conn.execute(sa.select(sa.func.min(t.c.day))).scalar()
+    starts = [d for d in price_starts if oldest is not None and _as_date(oldest) < d < recent_start]
+    if starts:  # the price period: the newest price start day on or before the day
+        groups.append(sa.case(*((t.c.day >= start, i) for i, start in reversed(list(enumerate(starts, 1)))), else_=0))
+    older = sa.select(
+        t.c.workload, t.c.model, sa.literal_column("''").label("prompt_version"), sa.func.min(t.c.day).label("day"),
+        sa.func.max(t.c.day).label("last_day"), *(sa.func.sum(t.c[v]).label(v) for v in values),
+    ).where(t.c.day < recent_start).group_by(*groups)  # fmt: skip
+    frames = []
+    for query in (recent, older):
+        result = conn.execute(query)
+        frames.append(pd.DataFrame([tuple(row) for row in result], columns=list(result.keys())))
+    frame = pd.concat([f for f in frames if not f.empty]) if any(not f.empty for f in frames) else frames[0]
     if frame.empty:
-        return pd.DataFrame(columns=[c.name for c in t.c if c.name != "source"])
-    frame["day"] = pd.to_datetime(frame["day"]).dt.date
-    numeric = [c.name for c in t.c if c.name not in ("source", "workload", "model", "prompt_version", "day", "cost_usd")]
-    frame[numeric] = frame[numeric].astype("int64")
+        return pd.DataFrame(columns=[*keys, "last_day", *values])
     frame["cost_usd"] = pd.to_numeric(frame["cost_usd"], errors="coerce")
-    return frame
+    numeric = [name for name in values if name != "cost_usd"]
+    frame[numeric] = frame[numeric].fillna(0).astype("int64")
+    for column in ("day", "last_day"):
+        frame[column] = frame[column].map({d: _as_date(d) for d in frame[column].unique()})
+    return frame.reset_index(drop=True)
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def read_examples(conn: sa.Connection, *, until: datetime) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """Per-workload metrics from store frames: pure functions, pandas in, dataclasses out.
 
 Inputs are the frames `monitor.evaluate` reads from the store:
-- rollups: one row per (source, workload, model, prompt_version, day) with the `call_rollups` columns;
+- rollups: one row per (workload, model, prompt_version, day) with the `call_rollups` columns,
+  passed through `annotate` (month and price columns);
 - examples: one row per labeled example with the `examples` columns.
 
 Choices worth knowing:
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +37,7 @@ from monitor.model import (
     WorkloadProfile,
 )
 from monitor.patterns import PatternParams, find_patterns
-from monitor.pricing import PriceTable, estimate_savings
+from monitor.pricing import PriceEntry, PriceTable, estimate_savings
 
 REAL = ("production_log", "relabeled_by_human")
 PRODUCTION_FAILURE_SOURCES = ("production_log", "relabeled_by_human", "relabeled_by_model")
@@ -56,16 +58,17 @@ def compute_workload_metrics(
     rollups: pd.DataFrame,
     examples: pd.DataFrame,
     *,
+    months: tuple[MonthStats, ...],
     profile: WorkloadProfile,
     params: MetricParams,
-    prices: PriceTable,
+    prices: PriceLookup,
     as_of: datetime,
     coverage_start: date | None,
 ) -> WorkloadMetrics:
-    """Everything the rules need about one workload. `rollups`/`examples` hold only its rows."""
+    """Everything the rules need about one workload. `rollups`/`examples` hold only its rows;
+    `months` is its entry of `monthly_stats` (computed for all workloads at once)."""
     today = as_of.date()
     trailing = rollups[rollups["day"] > today - timedelta(days=TRAILING_DAYS)] if not rollups.empty else rollups
-    months = monthly_stats(rollups, prices, as_of=as_of, coverage_start=coverage_start)
     stats, by_month = example_stats(examples)
     has_coverage = coverage_start is not None and coverage_start <= today
     last_month = _previous_month(today)
@@ -74,7 +77,7 @@ def compute_workload_metrics(
         calls_last_month = next((m.calls for m in months if m.month == last_month.strftime("%Y-%m")), 0)
     calls_30d = int(trailing["calls"].sum()) if has_coverage else None
     buckets = trailing[list(BUCKET_COLUMNS)].sum().to_numpy() if not trailing.empty else np.zeros(len(BUCKET_COLUMNS))
-    days = rollups.loc[rollups["calls"] > 0, "day"] if not rollups.empty else pd.Series(dtype=object)
+    active = rollups[rollups["calls"] > 0] if not rollups.empty else rollups
     cost = workload_cost(trailing, examples_trusted=stats.trusted_real, profile=profile, params=params, prices=prices, today=today)
     return WorkloadMetrics(
         workload=workload,
@@ -86,8 +89,8 @@ def compute_workload_metrics(
         p95_latency_ms=percentile(buckets, 0.95),
         p99_latency_ms=percentile(buckets, 0.99),
         error_rate_30d=(int(trailing["errors"].sum()) / calls_30d) if calls_30d else None,
-        first_seen=min(days) if len(days) else None,
-        last_seen=max(days) if len(days) else None,
+        first_seen=min(active["day"]) if len(active) else None,
+        last_seen=max(active["last_day"] if "last_day" in active else active["day"]) if len(active) else None,
         examples=stats,
         patterns=failure_patterns(examples, as_of=as_of, params=params.patterns),
         prompt_versions_30d=prompt_versions(trailing),
@@ -103,25 +106,27 @@ def compute_workload_metrics(
 
 
 def monthly_stats(
-    rollups: pd.DataFrame, prices: PriceTable, *, as_of: datetime, coverage_start: date | None
-) -> tuple[MonthStats, ...]:
+    rollups: pd.DataFrame, prices: PriceLookup, *, as_of: datetime, coverage_start: date | None
+) -> dict[str, tuple[MonthStats, ...]]:
+    """Calendar months with data, per workload (one vectorised pass over every workload)."""
     if rollups.empty:
-        return ()
-    frame = rollups.assign(month=pd.to_datetime(rollups["day"]).dt.strftime("%Y-%m"))
-    priced = _priced_cost(frame, prices)
-    out = []
-    for month, group in frame.groupby("month", sort=True):
-        buckets = group[list(BUCKET_COLUMNS)].sum().to_numpy()
+        return {}
+    costs = _priced_cost(rollups, prices, by=["workload", "month"])
+    columns = ["calls", "errors", "input_tokens", "output_tokens", *BUCKET_COLUMNS]
+    sums = rollups.groupby(["workload", "month"], sort=True)[columns].sum()
+    out: dict[str, list[MonthStats]] = {}
+    for (workload, month), values in zip(sums.index, sums.to_numpy(), strict=True):
+        buckets = values[4:]
         first = date.fromisoformat(f"{month}-01")
         partial = (coverage_start is not None and coverage_start > first) or _month_end(first) > as_of.date()
-        cost, complete = priced.get(month, (Decimal(0), True))
-        out.append(
+        cost, complete = costs.get((workload, month), (Decimal(0), True))
+        out.setdefault(str(workload), []).append(
             MonthStats(
                 month=str(month),
-                calls=int(group["calls"].sum()),
-                errors=int(group["errors"].sum()),
-                input_tokens=int(group["input_tokens"].sum()),
-                output_tokens=int(group["output_tokens"].sum()),
+                calls=int(values[0]),
+                errors=int(values[1]),
+                input_tokens=int(values[2]),
+                output_tokens=int(values[3]),
                 cost_usd=cost if complete else None,
                 p50_latency_ms=percentile(buckets, 0.50),
                 p95_latency_ms=percentile(buckets, 0.95),
@@ -129,38 +134,74 @@ def monthly_stats(
                 partial=partial,
             )
         )
-    return tuple(out)
+    return {workload: tuple(months) for workload, months in out.items()}
 
 
-def _priced_cost(frame: pd.DataFrame, prices: PriceTable) -> dict[str, tuple[Decimal, bool]]:
-    """Per month: provided cost plus uncosted tokens at each (model, day)'s price; complete=False
-    when some tokens belong to an unpriced model (the month's cost is then unknown, not lower)."""
+class PriceLookup:
+    """Memoised (model, day) → price entry, shared by every workload of one evaluation.
+
+    A month whose first and last day resolve to the same entry resolves to it on every day in
+    between (the eligible entries only grow with the day), so it costs two lookups, not thirty.
+    `entries` numbers the distinct results; `annotate` stores those numbers on the rollups.
+    """
+
+    _MIXED = object()
+
+    def __init__(self, table: PriceTable) -> None:
+        self.table = table
+        self.entries: list[PriceEntry | None] = []
+        self._positions: dict[int, int] = {}
+        self._months: dict[tuple[str, int, int], object] = {}
+
+    def entry(self, model: str, day: date) -> PriceEntry | None:
+        month_key = (model, day.year, day.month)
+        if month_key not in self._months:
+            first = day.replace(day=1)
+            start, end = self.table.lookup(model, first), self.table.lookup(model, _month_end(first))
+            self._months[month_key] = start if start == end else self._MIXED
+        resolved = self._months[month_key]
+        return self.table.lookup(model, day) if resolved is self._MIXED else resolved  # type: ignore[return-value]
+
+    def position(self, model: str, day: date) -> int:
+        entry = self.entry(model, day)
+        if id(entry) not in self._positions:
+            self._positions[id(entry)] = len(self.entries)
+            self.entries.append(entry)
+        return self._positions[id(entry)]
+
+
+def annotate(rollups: pd.DataFrame, prices: PriceLookup) -> pd.DataFrame:
+    """Rollups with `month` ("YYYY-MM") and `price` (a position in `prices.entries`) added: the
+    columns every metric here expects, computed once per distinct day and (model, day)."""
+    if rollups.empty:
+        return rollups.assign(month=pd.Series(dtype=object), price=pd.Series(dtype="int64"))
+    months = {day: f"{day.year:04d}-{day.month:02d}" for day in rollups["day"].unique()}
+    codes, pairs = pd.factorize(pd.MultiIndex.from_arrays([rollups["model"], rollups["day"]]))
+    positions = np.array([prices.position(model, day) for model, day in pairs], dtype="int64")
+    return rollups.assign(month=rollups["day"].map(months), price=positions[codes])
+
+
+def _priced_cost(frame: pd.DataFrame, prices: PriceLookup, *, by: list[str]) -> dict[Any, tuple[Decimal, bool]]:
+    """Per group of `by`: provided cost plus uncosted tokens at each (model, day)'s price;
+    complete=False when some tokens belong to an unpriced model (the cost is then unknown, not lower)."""
+    result: dict[Any, tuple[Decimal, bool]] = {}
+    provided = frame.groupby(by)["cost_usd"].sum(min_count=1)
+    for key, value in provided.items():
+        result[key] = (Decimal(str(value)) if pd.notna(value) else Decimal(0), True)
     need = frame[(frame["uncosted_input_tokens"] > 0) | (frame["uncosted_output_tokens"] > 0)]
-    entries = {key: prices.lookup(key[0], key[1]) for key in set(zip(need["model"], need["day"]))}
-    result: dict[str, tuple[Decimal, bool]] = {}
-    provided = frame.groupby("month")["cost_usd"].sum(min_count=1)
-    for month, value in provided.items():
-        result[str(month)] = (Decimal(str(value)) if pd.notna(value) else Decimal(0), True)
-    tokens = need.groupby(["month", "model", "day"])[["uncosted_input_tokens", "uncosted_output_tokens"]].sum()
-    for (month, model, day), row in tokens.iterrows():
-        total, complete = result.get(str(month), (Decimal(0), True))
-        entry = entries[(model, day)]
+    tokens = need.groupby([*by, "price"])[["uncosted_input_tokens", "uncosted_output_tokens"]].sum()
+    for index, (input_tokens, output_tokens) in zip(tokens.index, tokens.to_numpy(), strict=True):
+        key, position = (index[:-1] if len(by) > 1 else index[0]), index[-1]
+        total, complete = result.get(key, (Decimal(0), True))
+        entry = prices.entries[position]
         if entry is None:
-            result[str(month)] = (total, False)
+            result[key] = (total, False)
             continue
         cost = (
-            Decimal(int(row["uncosted_input_tokens"])) * entry.input_per_mtok
-            + Decimal(int(row["uncosted_output_tokens"])) * entry.output_per_mtok
+            Decimal(int(input_tokens)) * entry.input_per_mtok + Decimal(int(output_tokens)) * entry.output_per_mtok
         ) / Decimal(1_000_000)
-        result[str(month)] = (total + cost, complete)
+        result[key] = (total + cost, complete)
     return result
-
-
-def unpriced_models(rollups: pd.DataFrame, prices: PriceTable) -> tuple[str, ...]:
-    need = rollups[(rollups["uncosted_input_tokens"] > 0) | (rollups["uncosted_output_tokens"] > 0)]
-    return tuple(
-        sorted({model for model, day in set(zip(need["model"], need["day"])) if prices.lookup(model, day) is None})
-    )
 
 
 def prompt_versions(trailing: pd.DataFrame) -> int | None:
@@ -229,7 +270,7 @@ def workload_cost(
     examples_trusted: int,
     profile: WorkloadProfile,
     params: MetricParams,
-    prices: PriceTable,
+    prices: PriceLookup,
     today: date,
 ) -> CostEstimate | None:
     if trailing.empty:
@@ -241,8 +282,7 @@ def workload_cost(
     current = profile.current_model or (str(by_model.index[0]) if len(by_model) else None)
     provided = None
     if int(trailing["cost_calls"].sum()) > 0:
-        frame = trailing.assign(month="trailing")
-        total, complete = _priced_cost(frame, prices).get("trailing", (Decimal(0), True))
+        [(total, complete)] = _priced_cost(trailing, prices, by=["workload"]).values()
         provided = total if complete else None
     tokens_per_call = (input_tokens + output_tokens) / calls if calls else 0
     return estimate_savings(
@@ -253,7 +293,7 @@ def workload_cost(
         int(round(examples_trusted * tokens_per_call)),
         params.training_epochs,
         today,
-        prices,
+        prices.table,
         provided_monthly_cost=provided,
     )
 

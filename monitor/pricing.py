@@ -94,6 +94,10 @@ class PriceTable:
         builtin, source_date = _builtin()
         return cls(builtin, tuple(user_entries), source_date)
 
+    def start_dates(self) -> list[date]:
+        """Every day on which some price starts: between two of them every model's price is constant."""
+        return sorted({c.entry.start_date for c in self._candidates if c.entry.start_date is not None})
+
     def lookup(self, model: str | None, on: date) -> PriceEntry | None:
         """The price of `model` on day `on`, or None when it is unpriced.
 

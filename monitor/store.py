@@ -17,6 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from monitor.errors import StoreError, first_line
 from monitor.histogram import BUCKET_COLUMNS
@@ -202,6 +204,24 @@ report_runs = sa.Table(
     sa.Column("path", sa.Text, nullable=False),
     sa.Column("generated_at", UTCDateTime, nullable=False),
 )
+
+
+class year_month(sa.sql.expression.FunctionElement[str]):  # noqa: N801 - reads like SQL
+    """`YYYY-MM` of a date column, compiled for the store's dialect."""
+
+    type = sa.String()
+    name = "year_month"
+    inherit_cache = True
+
+
+@compiles(year_month)
+def _year_month_default(element: year_month, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"
+
+
+@compiles(year_month, "sqlite")
+def _year_month_sqlite(element: year_month, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)})"
 
 
 class Store:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from monitor.histogram import BUCKET_COLUMNS, EDGES_MS, percentile
-from monitor.metrics import example_stats, monthly_stats, project_crossing, prompt_versions
+from monitor.metrics import PriceLookup, annotate, example_stats, monthly_stats, project_crossing, prompt_versions
 from monitor.model import MonthStats
 from monitor.pricing import PriceTable
 
@@ -60,7 +60,7 @@ def test_young_workload_projects_from_weeks() -> None:
 def test_monthly_stats_partial_flags_and_latency() -> None:
     days = [date(2026, 9, 15), date(2026, 10, 3), date(2026, 11, 2)]
     frame = pd.DataFrame([_rollup(d, 100) for d in days])
-    months = monthly_stats(frame, PriceTable.load(), as_of=AS_OF, coverage_start=date(2026, 9, 10))
+    months = monthly_stats(annotate(frame, prices := PriceLookup(PriceTable.load())), prices, as_of=AS_OF, coverage_start=date(2026, 9, 10))["w"]
     assert [(m.month, m.partial) for m in months] == [("2026-09", True), ("2026-10", False), ("2026-11", True)]
     assert EDGES_MS[9] <= months[1].p50_latency_ms < EDGES_MS[10]
     assert months[1].cost_usd is not None and months[1].cost_usd > 0
@@ -68,7 +68,7 @@ def test_monthly_stats_partial_flags_and_latency() -> None:
 
 def test_unpriced_model_leaves_the_cost_unknown() -> None:
     frame = pd.DataFrame([_rollup(date(2026, 10, 3), 100, model="in-house-llm-7b")])
-    [month] = monthly_stats(frame, PriceTable.load(), as_of=AS_OF, coverage_start=date(2026, 1, 1))
+    [month] = monthly_stats(annotate(frame, prices := PriceLookup(PriceTable.load())), prices, as_of=AS_OF, coverage_start=date(2026, 1, 1))["w"]
     assert month.cost_usd is None
 
 
