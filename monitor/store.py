@@ -359,4 +359,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA temp_store=MEMORY")  # evaluation's GROUP BY sorts in memory, not in temp files
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
     cursor.close()
