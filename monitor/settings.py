@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from monitor.errors import ConfigError
 from monitor.pricing import PriceEntry
@@ -71,8 +72,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _sqlalchemy_url(value: SecretStr | None) -> SecretStr | None:
+    """A URL SQLAlchemy can parse (the driver is checked when connecting). The message never
+    repeats the value: it may hold a password."""
+    if value is not None:
+        try:
+            make_url(value.get_secret_value())
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "not a SQLAlchemy URL; expected e.g. postgresql+psycopg://user:${PASSWORD}@host/db or sqlite:///path.db"
+            ) from None
+    return value
+
+
 class StoreSettings(_Strict):
     url: SecretStr = SecretStr(DEFAULT_STORE_URL)
+
+    _valid_url = field_validator("url")(_sqlalchemy_url)
 
 
 FilterOp = Literal["=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "is not null"]
@@ -110,7 +126,7 @@ PROVENANCE_CLASSES = ("production_log", "relabeled_by_human", "relabeled_by_mode
 Preset = Literal["native", "otel_genai", "langfuse", "helicone"]
 ExamplePreset = Literal["native", "langfuse", "helicone"]
 
-# Roles a preset reads besides the contract's own (connectors/presets.py; docs/sources.md).
+# Roles a preset reads besides the contract's own (connectors/presets.py; README "Sources: presets and files").
 PRESET_CALL_ROLES: dict[str, tuple[str, ...]] = {
     "native": (),
     "otel_genai": ("start_time", "end_time", "span_name", "status_code", "error_type", "attributes"),
@@ -230,6 +246,18 @@ class SourceSettings(_Strict):
     lookback_days: int = Field(default=3, ge=0, le=366)
     chunk: Literal["month", "week", "day"] = "month"
     query_timeout: Duration | None = None
+
+    _valid_url = field_validator("url")(_sqlalchemy_url)
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _glob_or_globs(cls, value: Any) -> Any:
+        # one message instead of one per member of the union (`path.str: …`, `path.dict[str,str]: …`)
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            return value
+        raise ValueError("expected a file glob (text) or a mapping of table name to file glob")
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceSettings:
@@ -370,13 +398,14 @@ class Settings(_Strict):
     schedule: ScheduleSettings = ScheduleSettings()
     reports: ReportsSettings = ReportsSettings()
 
-    @model_validator(mode="after")
-    def _unique_source_names(self) -> Settings:
-        names = [s.name for s in self.sources]
+    @field_validator("sources")
+    @classmethod
+    def _unique_source_names(cls, sources: list[SourceSettings]) -> list[SourceSettings]:
+        names = [s.name for s in sources]
         duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
+        if duplicates:  # reported at `sources`, not at the top level
             raise ValueError(f"source names must be unique; repeated: {duplicates}")
-        return self
+        return sources
 
     @property
     def store_url(self) -> str:
@@ -412,7 +441,10 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{file}: not valid YAML{where}: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: the top level must be a mapping with at least `sources:`")
     return settings_from_dict(raw, env=env, origin=str(file))
