@@ -18,12 +18,15 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from monitor import store as tables
 from monitor.metrics import (
     NO_CALLS,
+    NO_EXAMPLES,
     MetricParams,
     PriceLookup,
     annotate,
     call_summaries,
     compute_workload_metrics,
+    example_stats,
     monthly_stats,
+    production_failures,
 )
 from monitor.model import EvaluationRun, VerdictLevel, WorkloadMetrics, WorkloadProfile
 from monitor.patterns import PatternParams
@@ -54,7 +57,9 @@ def evaluate_store(settings: Settings, store: Store, *, now: datetime | None = N
         ).scalar()
         previous = previous_verdicts(conn, before=now)
     names = sorted(set(rollups["workload"]) | set(examples["workload"]) | set(settings.workloads))
-    by_workload_examples = dict(tuple(examples.groupby("workload"))) if not examples.empty else {}
+    failures = production_failures(examples)
+    by_workload_failures = dict(tuple(failures.groupby("workload"))) if not failures.empty else {}
+    example_summaries = example_stats(examples)
     months = monthly_stats(rollups, prices, as_of=now, coverage_start=coverage_start)
     calls = call_summaries(rollups, prices, as_of=now)
     metrics: dict[str, WorkloadMetrics] = {}
@@ -64,7 +69,8 @@ def evaluate_store(settings: Settings, store: Store, *, now: datetime | None = N
         metrics[name] = compute_workload_metrics(
             name,
             calls.get(name, NO_CALLS),
-            by_workload_examples.get(name, examples.iloc[0:0]),
+            by_workload_failures.get(name, examples.iloc[0:0]),
+            example_summary=example_summaries.get(name, NO_EXAMPLES),
             months=months.get(name, ()),
             profile=profile_of(settings.workload(name)),
             params=metric_params(workload_pack),
@@ -192,9 +198,12 @@ def _as_date(value: Any) -> date:
 
 def read_examples(conn: sa.Connection, *, until: datetime) -> pd.DataFrame:
     t = tables.examples
-    query = sa.select(*(t.c[name] for name in _EXAMPLE_COLUMNS)).where(t.c.created_at <= until)
-    rows = conn.execute(query).mappings().all()
-    frame = pd.DataFrame(rows, columns=list(_EXAMPLE_COLUMNS))
+    columns = [  # excerpts are only mined from failures: the rest stay in the store
+        sa.case((t.c.is_failure, t.c.excerpt), else_=sa.null()).label(name) if name == "excerpt" else t.c[name]
+        for name in _EXAMPLE_COLUMNS
+    ]
+    rows = conn.execute(sa.select(*columns).where(t.c.created_at <= until)).all()
+    frame = pd.DataFrame([tuple(row) for row in rows], columns=list(_EXAMPLE_COLUMNS))
     frame["is_failure"] = frame["is_failure"].astype(bool)
     frame["human_labeled"] = frame["human_labeled"].astype(bool)
     return frame

@@ -85,6 +85,7 @@ def compute_workload_metrics(
     calls: CallSummary,
     examples: pd.DataFrame,
     *,
+    example_summary: tuple[ExampleStats, tuple[tuple[str, int, int], ...]],
     months: tuple[MonthStats, ...],
     profile: WorkloadProfile,
     params: MetricParams,
@@ -93,10 +94,11 @@ def compute_workload_metrics(
     coverage_start: date | None,
 ) -> WorkloadMetrics:
     """Everything the rules need about one workload. `calls` is its entry of `call_summaries` (or
-    `NO_CALLS`) and `months` its entry of `monthly_stats`, both computed for all workloads at once;
-    `examples` holds only its rows."""
+    `NO_CALLS`), `example_summary` its entry of `example_stats` (or `NO_EXAMPLES`) and `months` its
+    entry of `monthly_stats`, all computed for all workloads at once; `examples` holds only its
+    failures observed in production (for pattern mining)."""
     today = as_of.date()
-    stats, by_month = example_stats(examples)
+    stats, by_month = example_summary
     has_coverage = coverage_start is not None and coverage_start <= today
     last_month = _previous_month(today)
     calls_last_month = None
@@ -410,53 +412,88 @@ def workload_cost(
 # -- examples ------------------------------------------------------------------------------------
 
 
-def example_stats(examples: pd.DataFrame) -> tuple[ExampleStats, tuple[tuple[str, int, int], ...]]:
-    """Counts by provenance and trust, with duplicates and conflicting labels removed.
+NO_EXAMPLES: tuple[ExampleStats, tuple[tuple[str, int, int], ...]] = (ExampleStats(0, 0, 0, 0, 0, 0, 0, 0), ())
 
-    Trusted real = real provenance, a human label, unique by normalised input hash, and not
-    contradicted (same input labelled both pass and fail by trusted labellers).
+
+def example_stats(examples: pd.DataFrame) -> dict[str, tuple[ExampleStats, tuple[tuple[str, int, int], ...]]]:
+    """Per workload: counts by provenance and trust, with duplicates and conflicting labels
+    removed, and the cumulative trusted/synthetic counts by month (one pass over all workloads).
+
+    Trusted real = real provenance, a human label, unique by normalised input hash within the
+    workload, and not contradicted (same input labelled both pass and fail by trusted labellers).
     """
     if examples.empty:
-        return ExampleStats(0, 0, 0, 0, 0, 0, 0, 0), ()
-    real = examples["provenance"].isin(REAL)
-    candidates = examples[real & examples["human_labeled"].astype(bool) & examples["label"].notna()]
+        return {}
+    frame = examples.assign(month=pd.to_datetime(examples["created_at"], utc=True).dt.strftime("%Y-%m"))
+    real = frame["provenance"].isin(REAL)
+    candidates = frame[real & frame["human_labeled"].astype(bool) & frame["label"].notna()]
     keyed = candidates.assign(key=candidates["input_hash"].fillna("id:" + candidates["id"].astype(str)))
-    outcome = keyed.groupby("key")["is_failure"].agg(["min", "max"])
-    conflicting = set(outcome.index[outcome["min"] != outcome["max"]])
-    unique = keyed.sort_values("created_at").drop_duplicates("key")
-    trusted = unique[~unique["key"].isin(conflicting)]
-    synthetic = examples[examples["provenance"] == "synthetic"]
-    stats = ExampleStats(
-        total=len(examples),
-        trusted_real=len(trusted),
-        real_untrusted=int(real.sum()) - len(candidates),
-        synthetic=len(synthetic),
-        unknown=int((examples["provenance"] == "unknown").sum()),
-        duplicates_removed=len(candidates) - len(unique),
-        conflicts=len(conflicting),
-        failures=int(trusted["is_failure"].astype(bool).sum()),
-    )
-    return stats, _cumulative_by_month(trusted["created_at"], synthetic["created_at"])
+    outcome = keyed.groupby(["workload", "key"])["is_failure"].agg(["min", "max"])
+    conflicting = outcome.index[outcome["min"] != outcome["max"]]
+    unique = keyed.sort_values("created_at", kind="stable").drop_duplicates(["workload", "key"])
+    trusted = unique[~pd.MultiIndex.from_frame(unique[["workload", "key"]]).isin(conflicting)]
+    synthetic = frame[frame["provenance"] == "synthetic"]
+
+    def count(part: pd.DataFrame | pd.Series) -> pd.Series:
+        return part.groupby("workload").size() if isinstance(part, pd.DataFrame) else part
+
+    counts = pd.DataFrame(
+        {
+            "total": count(frame),
+            "real": real.groupby(frame["workload"]).sum(),
+            "candidates": count(candidates),
+            "unique_inputs": count(unique),
+            "trusted": count(trusted),
+            "synthetic": count(synthetic),
+            "unknown": (frame["provenance"] == "unknown").groupby(frame["workload"]).sum(),
+            "conflicts": pd.Series(1, index=conflicting).groupby(level="workload").sum()
+            if len(conflicting)
+            else pd.Series(dtype="int64"),
+            "failures": trusted["is_failure"].astype(bool).groupby(trusted["workload"]).sum(),
+        }
+    ).fillna(0).astype("int64")
+    by_month = _cumulative_by_month(trusted, synthetic)
+    return {
+        str(workload): (
+            ExampleStats(
+                total=int(row.total),
+                trusted_real=int(row.trusted),
+                real_untrusted=int(row.real - row.candidates),
+                synthetic=int(row.synthetic),
+                unknown=int(row.unknown),
+                duplicates_removed=int(row.candidates - row.unique_inputs),
+                conflicts=int(row.conflicts),
+                failures=int(row.failures),
+            ),
+            by_month.get(str(workload), ()),
+        )
+        for workload, row in zip(counts.index, counts.itertuples(index=False), strict=True)
+    }
 
 
-def _cumulative_by_month(trusted: pd.Series, synthetic: pd.Series) -> tuple[tuple[str, int, int], ...]:
-    def monthly(series: pd.Series) -> pd.Series:
-        return pd.to_datetime(series, utc=True).dt.strftime("%Y-%m").value_counts()
+def _cumulative_by_month(trusted: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, tuple[tuple[str, int, int], ...]]:
+    monthly = pd.DataFrame(
+        {
+            "trusted": trusted.groupby(["workload", "month"]).size(),
+            "synthetic": synthetic.groupby(["workload", "month"]).size(),
+        }
+    ).fillna(0).astype("int64").sort_index()
+    cumulative = monthly.groupby(level="workload").cumsum()
+    out: dict[str, list[tuple[str, int, int]]] = {}
+    for (workload, month), (t_total, s_total) in zip(cumulative.index, cumulative.to_numpy(), strict=True):
+        out.setdefault(str(workload), []).append((str(month), int(t_total), int(s_total)))
+    return {workload: tuple(rows) for workload, rows in out.items()}
 
-    trusted_counts, synthetic_counts = monthly(trusted), monthly(synthetic)
-    months = sorted(set(trusted_counts.index) | set(synthetic_counts.index))
-    rows, t_total, s_total = [], 0, 0
-    for month in months:
-        t_total += int(trusted_counts.get(month, 0))
-        s_total += int(synthetic_counts.get(month, 0))
-        rows.append((month, t_total, s_total))
-    return tuple(rows)
+
+def production_failures(examples: pd.DataFrame) -> pd.DataFrame:
+    """Failures observed in production: the only examples patterns are mined from."""
+    return examples[examples["is_failure"].astype(bool) & examples["provenance"].isin(PRODUCTION_FAILURE_SOURCES)]
 
 
 def failure_patterns(examples: pd.DataFrame, *, as_of: datetime, params: PatternParams) -> tuple[FailurePattern, ...]:
     if examples.empty:
         return ()
-    failures = examples[examples["is_failure"].astype(bool) & examples["provenance"].isin(PRODUCTION_FAILURE_SOURCES)]
+    failures = production_failures(examples)
     frame = pd.DataFrame(
         {
             "created_at": pd.to_datetime(failures["created_at"], utc=True),

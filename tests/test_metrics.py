@@ -176,7 +176,7 @@ def test_example_counts_dedup_and_conflicts() -> None:
         _example("11", provenance="unknown"),
         _example("12", label=None),  # real, human, but no label
     ]  # fmt: skip
-    stats, by_month = example_stats(pd.DataFrame(rows))
+    stats, by_month = example_stats(pd.DataFrame(rows))["w"]
     assert stats.total == 12
     assert stats.trusted_real == 4  # 1, 2, same, 7
     assert stats.duplicates_removed == 2  # "same" and "clash" each lose one row
@@ -185,3 +185,17 @@ def test_example_counts_dedup_and_conflicts() -> None:
     assert stats.synthetic == 2 and stats.unknown == 1
     assert stats.synthetic_share == pytest.approx(2 / 12)
     assert by_month == (("2026-10", 4, 2),)
+
+
+def test_example_stats_keep_workloads_apart() -> None:
+    """The same input in two workloads is a duplicate in neither; a conflict in one is not in the other."""
+    rows = [
+        {**_example("a1", text_hash="same"), "workload": "a"},
+        {**_example("b1", text_hash="same"), "workload": "b"},
+        {**_example("b2", text_hash="same", label="fail", failure=True), "workload": "b"},
+        {**_example("b3", provenance="synthetic", created="2026-09-05"), "workload": "b"},
+    ]
+    stats = example_stats(pd.DataFrame(rows))
+    assert stats["a"][0].trusted_real == 1 and stats["a"][0].conflicts == 0
+    assert stats["b"][0].trusted_real == 0 and stats["b"][0].conflicts == 1 and stats["b"][0].synthetic == 1
+    assert stats["b"][1] == (("2026-09", 0, 1),)  # b's only trusted candidates conflict
