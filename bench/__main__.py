@@ -240,8 +240,8 @@ def _store_case(report: Report, case: str, workloads: int, work: Path, say: Any)
         try:
             result = run_case({"case": case, "store": str(store), "workloads": workloads, "out_dir": str(out_dir)})
         except CaseFailed as exc:
-            report.pending.append(Pending(case, str(exc)))
-            say(f"[{case}] failed: {exc}")
+            report.pending.append(Pending(case, f"failed: {str(exc).splitlines()[-1]}"))
+            say(f"[{case}] {exc}")
             return
         measured.results.append(result)
         say(f"[{case}] {workloads} workloads run {number + 1}: {result['seconds']:.3f} s")
@@ -282,7 +282,9 @@ def _targets(report: Report) -> list[tuple[str, str, str]]:
                 ratio = sync.seconds / a["bare"].seconds
                 check(f"{label}: sync ≤ {SYNC_VS_BARE} × bare GROUP BY", f"{ratio:.2f} ×", ratio <= SYNC_VS_BARE)
                 context = f" (bare GROUP BY alone: {_mb(a['bare'].rss)} MB)"
-            check(f"{label}: sync peak RSS ≤ {SYNC_RSS_MB:.0f} MB", f"{_mb(sync.rss)} MB{context}", sync.rss <= SYNC_RSS_MB)
+            check(
+                f"{label}: sync peak RSS ≤ {SYNC_RSS_MB:.0f} MB", f"{_mb(sync.rss)} MB{context}", sync.rss <= SYNC_RSS_MB
+            )
             if "naive" in a and rows == largest:
                 faster, leaner = a["naive"].seconds / sync.seconds, a["naive"].rss / sync.rss
                 check(f"{label}: sync ≥ {NAIVE_TIME_FACTOR:g} × faster than naive pandas", f"{faster:.1f} ×",
@@ -311,7 +313,7 @@ def _targets(report: Report) -> list[tuple[str, str, str]]:
               measured.seconds <= REPORT_SECONDS)  # fmt: skip
         size = measured.median("html_bytes")
         check(f"report ≤ {REPORT_BYTES / 2**20:g} MB", f"{size / 2**20:.2f} MB", size <= REPORT_BYTES)
-    out += [(item.case, "pending", item.reason.splitlines()[0]) for item in report.pending]
+    out += [(item.case, "pending", item.reason) for item in report.pending]
     return out
 
 
@@ -333,8 +335,8 @@ def _b1_lines(report: Report, entries: list[TableRun]) -> list[str]:
             if name in a:
                 m = a[name]
                 rows.append([
-                    entry.table.backend, size, label, f"{m.seconds:.2f}", _runs(m), _mb(m.rss),
-                    f"{m.seconds / a['bare'].seconds:.2f} ×", f"{m.rss / a['sync'].rss:.1f} ×",
+                    entry.table.backend, size, label, f"{m.seconds:.2f}", _runs(m), f"{m.median('cpu_seconds'):.2f}",
+                    _mb(m.rss), f"{m.seconds / a['bare'].seconds:.2f} ×", f"{m.rss / a['sync'].rss:.1f} ×",
                 ])  # fmt: skip
         calls = [a[name].last("calls") if name in a else None for name in ("bare", "sync", "naive")]
         agree = "yes" if len({c for c in calls if c is not None}) == 1 else "**NO**"
@@ -346,7 +348,8 @@ def _b1_lines(report: Report, entries: list[TableRun]) -> list[str]:
     return [
         f"### B1 full sync (backfill; median of {options.runs} runs, naive pandas {options.naive_runs})",
         "",
-        *_table(["backend", "rows", "approach", "median s", "runs (s)", "peak RSS MB", "time vs bare", "RSS vs sync"], rows),
+        *_table(["backend", "rows", "approach", "median s", "runs (s)", "process CPU s", "peak RSS MB", "time vs bare",
+                 "RSS vs sync"], rows),  # fmt: skip
         "",
         "Calls counted by each approach (all three must agree), and what the sync stored:",
         "",
@@ -366,7 +369,9 @@ def _b2_lines(report: Report, entries: list[TableRun]) -> list[str]:
                 entry.table.backend, _rows_label(entry.table.rows), f"{entry.appended:,}", mode, str(m.last("days")),
                 f"{m.seconds:.3f}", _runs(m, 3), _mb(m.rss), share,
             ])  # fmt: skip
-    header = ["backend", "rows", "new rows", "mode", "days recomputed", "median s", "runs (s)", "peak RSS MB", "of backfill"]
+    header = [
+        "backend", "rows", "new rows", "mode", "days recomputed", "median s", "runs (s)", "peak RSS MB", "of backfill",
+    ]  # fmt: skip
     return [
         f"### B2 incremental sync a day later, after 1 % new rows (median of {report.options.runs} runs)",
         "",
@@ -377,7 +382,8 @@ def _b2_lines(report: Report, entries: list[TableRun]) -> list[str]:
 
 def _store_case_lines(report: Report, case: str, title: str) -> list[str]:
     measured, counts = report.store_cases[case]
-    header, row = ["median s", "runs (s)", "peak RSS MB"], [f"{measured.seconds:.3f}", _runs(measured, 3), _mb(measured.rss)]
+    header = ["median s", "runs (s)", "peak RSS MB"]
+    row = [f"{measured.seconds:.3f}", _runs(measured, 3), _mb(measured.rss)]
     if case == "report":
         header += ["HTML size", "JSON size"]
         row += [f"{measured.median(key) / 2**20:.2f} MB" for key in ("html_bytes", "json_bytes")]
@@ -401,7 +407,8 @@ def figures(report: Report) -> list[str]:
         if case in report.store_cases:
             lines += _store_case_lines(report, case, title)
     if targets := _targets(report):
-        lines += ["### Targets (ratios from this run)", "", *_table(["target", "measured", "result"], [list(t) for t in targets]), ""]
+        rows = [list(target) for target in targets]
+        lines += ["### Targets (ratios from this run)", "", *_table(["target", "measured", "result"], rows), ""]
     return lines
 
 
@@ -422,7 +429,10 @@ def versions(options: Options) -> list[str]:
     import pandas
     import sqlalchemy
 
-    out = [f"- Python {platform.python_version()}", f"- SQLAlchemy {sqlalchemy.__version__}", f"- pandas {pandas.__version__}", f"- DuckDB {duckdb.__version__}"]
+    out = [
+        f"- Python {platform.python_version()}", f"- SQLAlchemy {sqlalchemy.__version__}",
+        f"- pandas {pandas.__version__}", f"- DuckDB {duckdb.__version__}",
+    ]  # fmt: skip
     if "postgresql" in options.backends:
         engine = sqlalchemy.create_engine(options.postgres_url)
         with engine.connect() as conn:
@@ -465,13 +475,19 @@ def results_markdown(report: Report, command: str) -> str:
         "",
         *_table(
             ["backend", "table", "rows", "build"],
-            [[e.table.backend, e.table.qualified, f"{e.table.rows:,}", "reused" if e.build_seconds is None else f"{e.build_seconds:.1f} s"] for e in report.tables],
+            [
+                [e.table.backend, e.table.qualified, f"{e.table.rows:,}",
+                 "reused" if e.build_seconds is None else f"built in {e.build_seconds:.1f} s"]
+                for e in report.tables
+            ],  # fmt: skip
         ),
         "",
         "## Figures",
         "",
-        "Wall time is the measured call alone, inside a fresh child process; peak RSS is that process's",
-        "high-water mark (VmHWM), interpreter and imports included. The sync writes a SQLite state store.",
+        "Wall time is the measured call alone, inside a fresh child process; process CPU is that process's",
+        "CPU time over the same call (all threads: ftready's own work on PostgreSQL, ftready and the embedded",
+        "engine on DuckDB); peak RSS is its high-water mark (VmHWM), interpreter and imports included.",
+        "The sync writes a SQLite state store.",
         "",
         *figures(report),
     ]
@@ -507,7 +523,7 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--cases", default=",".join(ALL_CASES), help="b1,b2,b3,b4 (default all)")
     parser.add_argument("--postgres-url", default=os.environ.get("FTREADY_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL))
     parser.add_argument("--data-dir", type=Path, default=Options.data_dir, help="where the DuckDB warehouse file lives")
-    parser.add_argument("--output", type=Path, default=Options.output, help="the results file (default bench/RESULTS.md)")
+    parser.add_argument("--output", type=Path, default=Options.output, help="results file (default bench/RESULTS.md)")
     parser.add_argument("--no-output", action="store_true", help="print only; do not write the results file")
     parser.add_argument("--eval-workloads", type=int, default=200)
     parser.add_argument("--eval-days", type=int, default=730)

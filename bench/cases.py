@@ -1,6 +1,8 @@
 """The measured cases. Each runs in a fresh child process (`bench.worker`) and returns a dict with
 at least `seconds`, the wall time of the measured work alone (imports, reflection of the bench
-fixtures and store creation excluded unless ftready itself does them inside the call).
+fixtures and store creation excluded unless ftready itself does them inside the call), and
+`cpu_seconds`, the CPU time of this process (all its threads) over the same span: ftready's own
+work on PostgreSQL, ftready plus the embedded engine on DuckDB.
 
 - `bare`: the limit: exactly the query `Warehouse.rollup_query` compiles, over the backfill's day
   range, every row fetched.
@@ -52,13 +54,13 @@ def bare(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         with warehouse.connect() as conn:
             query = warehouse.rollup_query(conn, start, end)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             rows = conn.execute(query).mappings().all()
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         warehouse.close()
     counted = [r for r in rows if r["reason"] is None and r["workload"] is not None and r["day"] is not None]
-    return {"seconds": seconds, "groups": len(rows), "calls": sum(int(r["calls"]) for r in counted)}
+    return {"seconds": seconds, "cpu_seconds": cpu, "groups": len(rows), "calls": sum(int(r["calls"]) for r in counted)}
 
 
 def sync(spec: dict[str, Any]) -> dict[str, Any]:
@@ -70,14 +72,14 @@ def sync(spec: dict[str, Any]) -> dict[str, Any]:
     settings = settings_from_dict({"store": {"url": f"sqlite:///{spec['store']}"}, "sources": [source]}, env={})
     store = Store(settings.store_url)
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         [result] = sync_all(settings, store, now=datetime.fromisoformat(spec["now"]))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         store.dispose()
     return {
-        "seconds": seconds, "mode": result.mode, "days": result.days, "rollup_rows": result.rollup_rows,
-        "calls": result.calls,
+        "seconds": seconds, "cpu_seconds": cpu, "mode": result.mode, "days": result.days,
+        "rollup_rows": result.rollup_rows, "calls": result.calls, "store_bytes": Path(spec["store"]).stat().st_size,
     }  # fmt: skip
 
 
@@ -88,7 +90,7 @@ def naive(spec: dict[str, Any]) -> dict[str, Any]:
 
     table = _table(spec)
     engine = sa.create_engine(table.url)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with engine.connect() as conn:
         frame = pd.read_sql(sa.text(f"SELECT * FROM {table.qualified}"), conn)
     calls = frame[(frame["environment"] == "production") & frame["operation"].isin(LLM_OPERATIONS)]
@@ -104,9 +106,9 @@ def naive(spec: dict[str, Any]) -> dict[str, Any]:
     )
     result["p50_latency_ms"] = grouped["latency_ms"].quantile(0.5)
     result["p95_latency_ms"] = grouped["latency_ms"].quantile(0.95)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     engine.dispose()
-    return {"seconds": seconds, "groups": len(result), "calls": int(result["calls"].sum())}
+    return {"seconds": seconds, "cpu_seconds": cpu, "groups": len(result), "calls": int(result["calls"].sum())}
 
 
 def _store_settings(store: str, workloads: int) -> Any:

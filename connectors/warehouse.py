@@ -29,6 +29,15 @@ from monitor.histogram import EDGES_MS
 from monitor.settings import SourceSettings
 
 UNKNOWN_MODEL = "unknown"
+# A row whose tokens, latency or cost is not a plausible number (NaN, infinite, negative cost, or
+# beyond these bounds) breaks the contract: it is quarantined by reason, never summed. Summed, one
+# such row turns a day's totals into NaN or overflows them, and the whole sync fails with it.
+MAX_TOKENS = 1_000_000_000  # per call
+MAX_LATENCY_MS = 1_000_000_000  # about 11.6 days
+MAX_COST_USD = 1_000_000  # per call
+# a statement timeout: PostgreSQL query_canceled, MariaDB max_statement_time, MySQL max_execution_time
+_TIMEOUT_CODES = frozenset({"57014", 1969, 3024})
+EPOCH = date(1970, 1, 1)  # calls timestamped before this are quarantined as implausible_timestamp
 _ROLLUP_COLUMNS = (
     "workload", "model", "prompt_version", "day", "reason", "calls", "errors", "input_tokens", "output_tokens",
     "cost_usd", "cost_calls", "uncosted_input_tokens", "uncosted_output_tokens",
@@ -78,14 +87,32 @@ class Warehouse:
         except SourceError:
             raise
         except OperationalError as exc:
-            raise SourceError(
-                f"source {self.name!r} ({self.source.display_location}): {first_line(exc)}; "
-                "check that the warehouse is reachable and the credentials are right"
-            ) from exc
+            raise SourceError(self._operational_problem(exc)) from exc
         except ProgrammingError as exc:
             raise SourceError(f"source {self.name!r}: the warehouse rejected a query: {first_line(exc)}") from exc
         except SQLAlchemyError as exc:
             raise SourceError(f"source {self.name!r}: {first_line(exc)}") from exc
+
+    def _operational_problem(self, exc: OperationalError) -> str:
+        """What an OperationalError means for the operator: a statement timeout, a table or column that
+        went away while syncing (SQLite reports those as operational errors), else the connection."""
+        text = first_line(exc)
+        orig = exc.orig
+        codes = {getattr(orig, "sqlstate", None), getattr(orig, "pgcode", None)}  # psycopg 3, psycopg2
+        codes.add(orig.args[0] if orig is not None and orig.args else None)  # PyMySQL: (code, message)
+        if codes & _TIMEOUT_CODES:
+            limit = self.source.query_timeout
+            return (
+                f"source {self.name!r}: a query ran longer than the statement timeout"
+                f"{f' (query_timeout: {limit.total_seconds():g}s)' if limit else ''}: {text}; "
+                "raise query_timeout, or sync smaller chunks of days (chunk: week or day)"
+            )
+        if text.startswith(("no such table", "no such column")):
+            return f"source {self.name!r}: the warehouse rejected a query: {text} (renamed or dropped while syncing?)"
+        return (
+            f"source {self.name!r} ({self.source.display_location}): {text}; "
+            "check that the warehouse is reachable and the credentials are right"
+        )
 
     # -- calls --------------------------------------------------------------------------------
 
@@ -117,20 +144,32 @@ class Warehouse:
         day = utc_day(e.timestamp)
         # Grouped expressions hold no bound parameters: PostgreSQL matches GROUP BY expressions
         # by text, and two parameters are two different expressions to it.
-        negative_tokens, negative_latency = sa.literal_column("'negative_tokens'"), sa.literal_column("'negative_latency'")
-        invalid = []
-        if e.input_tokens is not None:
-            invalid.append((e.input_tokens < 0, negative_tokens))
-        if e.output_tokens is not None:
-            invalid.append((e.output_tokens < 0, negative_tokens))
-        if e.latency_ms is not None:
-            invalid.append((e.latency_ms < 0, negative_latency))
+        def too_big(expr: ColumnElement, bound: int) -> ColumnElement:
+            # also true for NaN (PostgreSQL and DuckDB sort NaN above every number) and for text in a
+            # numeric column on SQLite (text sorts above numbers there)
+            return expr > sa.literal_column(str(bound))
+
+        checks = [
+            (e.input_tokens, lambda x: x < 0, "negative_tokens"),
+            (e.output_tokens, lambda x: x < 0, "negative_tokens"),
+            (e.latency_ms, lambda x: x < 0, "negative_latency"),
+            (e.input_tokens, lambda x: too_big(x, MAX_TOKENS), "invalid_tokens"),
+            (e.output_tokens, lambda x: too_big(x, MAX_TOKENS), "invalid_tokens"),
+            (e.latency_ms, lambda x: too_big(x, MAX_LATENCY_MS), "invalid_latency"),
+            (e.cost_usd, lambda x: sa.or_(x < 0, too_big(x, MAX_COST_USD)), "invalid_cost"),
+        ]
+        invalid = [(test(expr), sa.literal_column(f"'{name}'")) for expr, test, name in checks if expr is not None]
         reason = sa.case(*invalid, else_=sa.null()) if invalid else sa.null()
         prompt_version = e.prompt_version if e.prompt_version is not None else sa.literal_column("''")
         group_keys = [k for k in (e.workload, e.model, prompt_version, day, reason) if not _is_constant(k)]
 
+        # SQLite's SUM raises "integer overflow" on a group of huge (quarantined) values, failing the
+        # query; TOTAL, its float sum, never raises and is exact below 2**53 (far above any valid
+        # group). Elsewhere SUM widens: PostgreSQL numeric, MySQL DECIMAL, DuckDB HUGEINT.
+        add_up = sa.func.total if self.engine.dialect.name == "sqlite" else sa.func.sum
+
         def total(expr: ColumnElement | None) -> ColumnElement:
-            return sa.func.coalesce(sa.func.sum(expr), zero) if expr is not None else zero
+            return sa.func.coalesce(add_up(expr), zero) if expr is not None else zero
 
         def uncosted(expr: ColumnElement | None) -> ColumnElement:
             if expr is None:
@@ -182,6 +221,12 @@ class Warehouse:
         below = itemgetter(*(position[f"below_{i:02d}"] for i in range(len(EDGES_MS)))) if latency_count else None
         no_latency = (0,) * len(EDGES_MS)
         for row in rows:
+            if row[reason] is not None:  # bad rows are only counted: their sums may be NaN or huge
+                yield RollupRow(
+                    row[workload], UNKNOWN_MODEL, "", _as_date(row[day]), row[reason], int(row[calls]),
+                    0, 0, 0, None, 0, 0, 0, 0, no_latency,
+                )  # fmt: skip
+                continue
             count = int(row[latency_count] or 0) if latency_count is not None else 0
             yield RollupRow(
                 workload=row[workload],
@@ -202,7 +247,8 @@ class Warehouse:
             )
 
     def undated_counts(self, conn: Connection, tomorrow: date) -> dict[str, int]:
-        """Rows that belong to no day we can count: NULL or unparseable timestamps, or in the future.
+        """Rows that belong to no day we can count: NULL or unparseable timestamps, in the future, or
+        implausibly old (before 1970: no LLM call is, and a labeled example that old is quarantined too).
 
         Where the timestamp is a DATE/TIMESTAMP column that always has a day (not SQLite text, not
         MySQL/MariaDB, whose zero dates have none), "unparseable" cannot happen and is left out of
@@ -217,14 +263,20 @@ class Warehouse:
             e.timestamp.type, (sa.DateTime, sa.Date)
         )
         unparseable = sa.and_(e.timestamp.is_not(None), day.is_(None))
+        epoch = self._bound(EPOCH)
+        implausible = sa.and_(day.is_not(None), e.timestamp < epoch)
         query = sa.select(
             sa.func.sum(sa.case((e.timestamp.is_(None), 1), else_=0)).label("null_timestamp"),
             (sa.literal(0) if always_dated else sa.func.sum(sa.case((unparseable, 1), else_=0))).label(
                 "unparseable_timestamp"
             ),
             sa.func.sum(sa.case((future, 1), else_=0)).label("future_timestamp"),
+            sa.func.sum(sa.case((implausible, 1), else_=0)).label("implausible_timestamp"),
         ).where(
-            sa.or_(e.timestamp.is_(None), e.timestamp >= bound, *([] if always_dated else [day.is_(None)])),
+            sa.or_(
+                e.timestamp.is_(None), e.timestamp >= bound, e.timestamp < epoch,
+                *([] if always_dated else [day.is_(None)]),
+            ),  # fmt: skip
             *e.conditions,
         )
         row = conn.execute(query).mappings().one()

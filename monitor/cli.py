@@ -126,6 +126,7 @@ def check(config: Path | None, as_json: bool) -> int:
     from connectors.warehouse import Warehouse
 
     settings = load_settings(config)
+    check_rules(settings)
     report: list[dict[str, Any]] = []
     for source in settings.sources:
         try:
@@ -155,6 +156,16 @@ def check(config: Path | None, as_json: bool) -> int:
                 out.print(f"[green]✓[/] source {escape(r['source'])} ({escape(r['location'])}): all mapped columns found")
         out.print(f"[red]✗[/] store: {escape(store_problem)}" if store_problem else "[green]✓[/] store: ok")
     return 0 if ok else 1
+
+
+def check_rules(settings: Settings) -> None:
+    """The rule pack and every workload's `thresholds:` are valid (else a ConfigError naming the key):
+    `check` must catch what `evaluate` would refuse."""
+    from rules import load_rule_pack
+
+    pack = load_rule_pack(settings.rules)
+    for name, workload in settings.workloads.items():
+        pack.with_overrides(workload.thresholds, where=f"workloads.{name}.thresholds")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,12 @@ class StoreError(FtreadyError):
     exit_code = 1
 
 
+class ReportError(FtreadyError):
+    """The weekly report could not be written (a full disk, no permission on reports.dir)."""
+
+    exit_code = 1
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of a driver error: the part a person can act on, without the SQL dump."""
     text = str(getattr(exc, "orig", None) or exc).strip()

@@ -244,7 +244,8 @@ def _replace_days(
         if reason is not None or row.day is None:
             bad[(row.day, reason or "unparseable_timestamp")] += row.calls
             continue
-        key = (str(row.workload), row.model[:MAX_NAME], row.prompt_version[:MAX_NAME], row.day)
+        workload = _storable(str(row.workload))
+        key = (workload, _storable(row.model[:MAX_NAME]), _storable(row.prompt_version[:MAX_NAME]), row.day)
         record = rollups.get(key)
         values = _rollup_values(row)
         if record is None:
@@ -370,7 +371,7 @@ def _sync_examples(
         result.examples_upserted += len(good)
         result.examples_quarantined += len(bad)
         last = page[-1]
-        cursor = (_cursor_text(last["_key"]), str(last["id"]))
+        cursor = (_cursor_text(last["_key"]), _storable(str(last["id"])))
         checkpoint("examples_page_done")
         if len(page) < settings.page_size:
             break
@@ -454,12 +455,13 @@ class ExampleClassifier:
         text = _text(row.get("output_text")) or _text(row.get("input_text"))
         return {
             "id": ident,
-            "workload": str(workload),
+            "workload": _storable(str(workload)),
             "created_at": created,
             "updated_at": parse_timestamp(row.get("updated_at")),
             "label": label[:MAX_NAME] if label else None,
             "is_failure": (label or "").lower() in self.failure_labels,
-            "failure_mode": failure_mode[:500] if failure_mode else None,
+            # free text like the excerpt: stored redacted and on one line, never raw
+            "failure_mode": redacted_excerpt(failure_mode, 500) if failure_mode else None,
             "provenance": provenance,
             "label_source": label_source[:MAX_NAME] if label_source else None,
             "human_labeled": (label_source or "").lower() in self.trusted_sources,
@@ -478,7 +480,7 @@ def _example_id(row: dict[str, Any]) -> str:
     if value is None:
         digest = hashlib.sha256(repr(sorted((k, str(v)) for k, v in row.items())).encode()).hexdigest()[:32]
         return f"null-id:{digest}"
-    return str(value)[:MAX_NAME]
+    return _storable(str(value)[:MAX_NAME])
 
 
 def _text(value: Any) -> str | None:
@@ -486,8 +488,14 @@ def _text(value: Any) -> str | None:
         return None
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
-    text = str(value)
+    text = _storable(str(value))
     return text if text.strip() else None
+
+
+def _storable(text: str) -> str:
+    """Text the store can hold: PostgreSQL refuses NUL in text (one such byte would fail every sync
+    of the source), so NUL becomes U+FFFD, as bytes that are not UTF-8 do."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def input_hash(text: str | None) -> str | None:

@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from monitor.slack import escape
 from reports.render import fmt_usd
 from reports.view import ReportView, WorkloadView
 
@@ -29,8 +30,9 @@ LEVEL_NAMES = {"ready": "Ready to fine-tune", "approaching": "Approaching", "pro
 
 
 def slack_escape(text: str) -> str:
-    """Slack's three control characters; nothing else needs escaping in mrkdwn."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack's three control characters as entities, exactly as alerts escape them (monitor.slack):
+    also characters Slack rejects are dropped and `@channel`/`@here`/`@everyone` are defused."""
+    return escape(text)
 
 
 def digest_payload(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 FILE_MODE = 0o644  # mkstemp creates 0600; reports are meant to be read (and served)
@@ -11,6 +12,26 @@ FILE_MODE = 0o644  # mkstemp creates 0600; reports are meant to be read (and ser
 
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write `data` to a temporary file in `path`'s directory, fsync it, then rename it over `path`."""
+    write_all_atomic({path: data})
+
+
+def write_all_atomic(files: Mapping[Path, str | bytes]) -> None:
+    """`write_atomic` for several files at once: every file is written in full before any of them
+    replaces its old version, so a failed write (a full disk) leaves all the old files as they were."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files.items():
+            staged.append((_stage(path, data), path))
+        for temp, path in staged:
+            os.replace(temp, path)
+    except BaseException:
+        for temp, _path in staged:
+            temp.unlink(missing_ok=True)
+        raise
+
+
+def _stage(path: Path, data: str | bytes) -> Path:
+    """`data` in a fsynced temporary file next to `path` (removed again if writing it fails)."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -20,7 +41,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, FILE_MODE)
-        os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    return Path(temp)

@@ -1,12 +1,14 @@
 """Producing the weekly report: the one entry point `ftready report`, `ftready demo` and the daemon call.
 
-Files of one week, in this order, each written atomically: `YYYY-Www.json`, `YYYY-Www.html`, then
-`latest.html` (only when this is the newest week in the directory) and `index.html`; then the
-week's `report_runs` row. Re-running a week replaces its files and row.
+Files of one week, in this order, each written atomically: `YYYY-Www.json` with `YYYY-Www.html`
+(both written before either replaces its old version), then `latest.html` (only when this is the
+newest week in the directory) with `index.html`; then the week's `report_runs` row. Re-running a
+week replaces its files and row. A full disk (or no permission) is a ReportError and leaves no row.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from monitor import store as tables
+from monitor.errors import ReportError
 from monitor.model import EvaluationRun
 from monitor.outbox import enqueue
 from monitor.settings import Settings
@@ -25,13 +28,15 @@ from reports.archive import archive_entries, render_index
 from reports.build import assemble_report
 from reports.digest import digest_payload
 from reports.facts import read_store_facts
-from reports.files import write_atomic
+from reports.files import write_all_atomic
 from reports.render import render_report, report_json
 from reports.view import ReportView
 from reports.weeks import IsoWeek
 from rules.pack import RulePack, load_rule_pack
 
 DIGEST_KIND = "report_digest"
+# a full disk or quota, a file too large, a read-only file system, no permission: the operator's to fix
+_DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 @dataclass(frozen=True)
@@ -70,14 +75,23 @@ def write_weekly_report(
     )
     html = render_report(view)
     html_path, json_path = directory / f"{target}.html", directory / f"{target}.json"
-    write_atomic(json_path, json.dumps(report_json(view), indent=1, ensure_ascii=False) + "\n")
-    write_atomic(html_path, html)
-    entries = archive_entries(directory)
-    latest = directory / "latest.html" if entries and entries[0].week == str(target) else None
-    if latest is not None:
-        write_atomic(latest, html)
     index = directory / "index.html"
-    write_atomic(index, render_index(entries, generated_at=now, timezone=settings.schedule.timezone))
+    snapshot = json.dumps(report_json(view), indent=1, ensure_ascii=False) + "\n"
+    try:
+        # the week's two files together, then the archive pages: each set is written in full
+        # before it replaces anything, so a full disk leaves the old files whole
+        write_all_atomic({json_path: snapshot, html_path: html})
+        entries = archive_entries(directory)
+        latest = directory / "latest.html" if entries and entries[0].week == str(target) else None
+        pages = {index: render_index(entries, generated_at=now, timezone=settings.schedule.timezone)}
+        write_all_atomic({latest: html, **pages} if latest is not None else pages)
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRORS:
+            raise
+        raise ReportError(
+            f"cannot write the weekly report {target} in {directory}: {exc.strerror or exc}; the files "
+            "already there are unchanged or replaced whole. Free some space or fix the permissions, then run it again"
+        ) from exc
     _record_run(store, str(target), html_path, now)
     return ReportFiles(str(target), html_path, json_path, latest, index, now, view)
 

@@ -26,7 +26,8 @@ def test_sizes_and_table_names() -> None:
 
 def _run(tmp_path: Path, *args: str) -> str:
     output = tmp_path / "RESULTS.md"
-    assert main(["--sizes", "3000", "--runs", "1", "--data-dir", str(tmp_path / "data"), "--output", str(output), *args]) == 0
+    common = ["--sizes", "3000", "--runs", "1", "--data-dir", str(tmp_path / "data"), "--output", str(output)]
+    assert main([*common, *args]) == 0
     return output.read_text(encoding="utf-8")
 
 
