@@ -12,7 +12,7 @@ layout (`NATIVE_COLUMNS`, as in the tests). Rows cover 13 months up to `NOW` wit
   10 % staging traffic and 10 % non-LLM spans (filtered out by the configured source).
 
 PostgreSQL builds with `generate_series` in one INSERT (so the heap is in time order), then indexes
-`created_at` and `loaded_at` (the indexes docs/scale.md recommends); DuckDB builds from `range()`.
+`created_at` and `loaded_at` (the indexes README "Indexes for incremental syncs" recommends); DuckDB builds from `range()`.
 A table is reused when its recorded generator version and row count match (`--rebuild` forces).
 Appended rows for the incremental benchmark get `call_id` > the table's size and are removed again.
 """

@@ -20,12 +20,8 @@ BUCKET_COLUMNS: tuple[str, ...] = tuple(f"lat_b{i:02d}" for i in range(BUCKETS))
 
 def buckets_from_cumulative(below_edge: Sequence[int], total: int) -> list[int]:
     """Per-bucket counts from counts of values below each edge (what the SQL computes) and the total."""
-    counts, previous = [], 0
-    for cumulative in below_edge:
-        counts.append(int(cumulative) - previous)
-        previous = int(cumulative)
-    counts.append(int(total) - previous)
-    return counts
+    bounds = [*below_edge, total]
+    return [int(bounds[0]), *(int(high) - int(low) for low, high in zip(bounds, bounds[1:]))]
 
 
 def percentile(buckets: Sequence[float], q: float) -> float | None:
