@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from monitor.errors import ConfigError
-from monitor.model import CriterionStatus, EvaluationRun, Verdict, VerdictLevel, WorkloadMetrics
+from monitor.model import CriterionStatus, EvaluationRun, Verdict, VerdictLevel, WorkloadMetrics, jsonable
 from monitor.settings import Settings
 from monitor.store import Store, alert_states, quarantine, utcnow, watermarks
 from rules.criteria import CRITERIA
@@ -179,8 +179,8 @@ class StoredAlert:
                 "evaluated_at": self.evaluated_at.isoformat() if self.evaluated_at else None,
                 "title": self.title,
                 "detail": self.detail,
-                "value": _jsonable(self.value),
-                "threshold": _jsonable(self.threshold),
+                "value": jsonable(self.value),
+                "threshold": jsonable(self.threshold),
             },
             "since": self.since,
             "last_notified_at": self.last_notified_at,
@@ -779,11 +779,3 @@ def _ago(delta: timedelta) -> str:
     return f"{hours / 24:.0f} days"
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    return value

@@ -169,8 +169,8 @@ class CriterionResult:
         return {
             "id": self.id,
             "status": self.status.value,
-            "value": _jsonable(self.value),
-            "threshold": _jsonable(self.threshold),
+            "value": jsonable(self.value),
+            "threshold": jsonable(self.threshold),
             "message": self.message,
         }
 
@@ -200,7 +200,7 @@ class EvaluationRun:
         return next((v for v in self.verdicts if v.workload == workload), None)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, (date, datetime)):

@@ -30,7 +30,6 @@ from reports.view import (
     CallsChart,
     Change,
     ChangesView,
-    CostView,
     CriterionView,
     DataQualityView,
     DeadLetterView,
@@ -228,7 +227,7 @@ def _workload(
         calls_chart=_calls_chart(verdict, metrics),
         examples_chart=_examples_chart(verdict, metrics, pack),
         latency=_latency(verdict, metrics),
-        cost=_cost(cost),
+        cost=cost,
         domain=metrics.profile.domain if metrics else "general",
         strict_format=metrics.profile.strict_format if metrics else False,
         owners=metrics.profile.owners if metrics else (),
@@ -473,26 +472,6 @@ def _latency(verdict: Verdict, metrics: WorkloadMetrics | None) -> LatencyView:
         p50_pct=position(p50),
         p95_pct=position(p95),
         slo_pct=position(slo),
-    )
-
-
-def _cost(cost: CostEstimate | None) -> CostView | None:
-    if cost is None:
-        return None
-    return CostView(
-        current_model=cost.current_model,
-        candidate_model=cost.candidate_model,
-        monthly_input_tokens=cost.monthly_input_tokens,
-        monthly_output_tokens=cost.monthly_output_tokens,
-        current_monthly_cost_usd=cost.current_monthly_cost_usd,
-        candidate_monthly_cost_usd=cost.candidate_monthly_cost_usd,
-        monthly_savings_usd=cost.monthly_savings_usd,
-        training_tokens=cost.training_tokens,
-        epochs=cost.epochs,
-        training_cost_usd=cost.training_cost_usd,
-        payback_months=cost.payback_months,
-        unpriced_models=cost.unpriced_models,
-        notes=cost.notes,
     )
 
 

@@ -11,6 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from monitor.model import CostEstimate
+
 
 @dataclass(frozen=True)
 class Bar:
@@ -97,23 +99,6 @@ class LatencyView:
 
 
 @dataclass(frozen=True)
-class CostView:
-    current_model: str | None
-    candidate_model: str | None
-    monthly_input_tokens: int
-    monthly_output_tokens: int
-    current_monthly_cost_usd: Decimal | None
-    candidate_monthly_cost_usd: Decimal | None
-    monthly_savings_usd: Decimal | None
-    training_tokens: int
-    epochs: int
-    training_cost_usd: Decimal | None
-    payback_months: Decimal | None
-    unpriced_models: tuple[str, ...]
-    notes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class WorkloadView:
     anchor: str  # HTML id: "workload-" + the percent-encoded name (see build.workload_anchor)
     name: str
@@ -138,7 +123,7 @@ class WorkloadView:
     calls_chart: CallsChart
     examples_chart: ExamplesChart
     latency: LatencyView
-    cost: CostView | None
+    cost: CostEstimate | None
     domain: str
     strict_format: bool
     owners: tuple[str, ...]
