@@ -182,6 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FtreadyError as exc:
         err.print("[bold red]error:[/]", escape(str(exc)))
         return exc.exit_code
+    except OSError as exc:  # the machine, not ftready: a path that is not a directory, no permission…
+        where = f" ({exc.filename})" if exc.filename else ""
+        err.print("[bold red]error:[/]", escape(f"{exc.strerror or exc}{where}; check the path and its permissions"))
+        return 1
     except KeyboardInterrupt:
         return 130
     return result if isinstance(result, int) else 0

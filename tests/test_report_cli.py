@@ -106,3 +106,20 @@ def test_entry_points_are_importable_from_the_cli_module() -> None:
 
     assert cli_report.write_weekly_report is write_weekly_report
     assert cli_report.enqueue_digest is enqueue_digest
+
+
+def test_report_dir_that_is_a_file_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An OS-level failure (reports.dir is a file) exits 1 with one message, no traceback."""
+    from monitor.cli import main
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    config = tmp_path / "ftready.yaml"
+    config.write_text(
+        "store: {url: 'sqlite:///" + str(tmp_path / "state.db") + "'}\n"
+        "sources: [{name: s, url: 'sqlite:///" + str(tmp_path / "wh.db") + "', calls: {table: t}}]\n"
+        "reports: {dir: '" + str(blocker / "reports") + "'}\n"
+    )
+    assert main(["report", "--config", str(config)]) == 1
+    captured = capsys.readouterr()
+    assert "error:" in captured.err and "Traceback" not in captured.err
