@@ -284,12 +284,7 @@ class Warehouse:
 
     def touched_days(self, conn: Connection, since: str | None) -> tuple[list[date], str | None]:
         """Days with rows ingested at or after `since`, and the newest ingested_at (ISO text)."""
-        _table, e = self.calls(conn)
-        if e.ingested_at is None:
-            raise SourceError(f"source {self.name!r}: calls.columns.ingested_at is not mapped")
-        conditions = [*e.conditions]
-        if since is not None:
-            conditions.append(e.ingested_at >= _bind_like(e.ingested_at, since))
+        e, conditions = self._ingested_since(conn, since)
         day = utc_day(e.timestamp)
         days = conn.execute(sa.select(day).where(*conditions).group_by(day)).scalars().all()
         return sorted(d for d in (_as_date(v) for v in days) if d is not None), self.newest_ingested(conn, since)
@@ -297,13 +292,18 @@ class Warehouse:
     def newest_ingested(self, conn: Connection, since: str | None = None) -> str | None:
         """The newest ingested_at (ISO text) of rows ingested at or after `since`. A backfill needs
         only this, not `touched_days`' scan of every day in the table."""
+        e, conditions = self._ingested_since(conn, since)
+        return _as_text(conn.execute(sa.select(sa.func.max(e.ingested_at)).where(*conditions)).scalar())
+
+    def _ingested_since(self, conn: Connection, since: str | None) -> tuple[CallExprs, list[ColumnElement]]:
+        """The call expressions and the conditions selecting rows ingested at or after `since`."""
         _table, e = self.calls(conn)
         if e.ingested_at is None:
             raise SourceError(f"source {self.name!r}: calls.columns.ingested_at is not mapped")
         conditions = [*e.conditions]
         if since is not None:
             conditions.append(e.ingested_at >= _bind_like(e.ingested_at, since))
-        return _as_text(conn.execute(sa.select(sa.func.max(e.ingested_at)).where(*conditions)).scalar())
+        return e, conditions
 
     # -- examples -----------------------------------------------------------------------------
 

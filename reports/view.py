@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from monitor.model import CostEstimate
+from reports.facts import DeadLetter
 
 
 @dataclass(frozen=True)
@@ -181,21 +182,12 @@ class UnpricedView:
 
 
 @dataclass(frozen=True)
-class DeadLetterView:
-    id: int
-    created_at: datetime
-    kind: str
-    channel: str | None
-    error: str | None
-
-
-@dataclass(frozen=True)
 class DataQualityView:
     syncs: tuple[SyncView, ...]
     quarantine: tuple[QuarantineView, ...]
     quarantine_total: int
     unpriced: tuple[UnpricedView, ...]
-    dead_letters: tuple[DeadLetterView, ...]
+    dead_letters: tuple[DeadLetter, ...]
     dead_letters_total: int
     issues: tuple[str, ...]  # one plain sentence per problem; empty when all is well
 
