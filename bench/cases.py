@@ -183,6 +183,7 @@ def build_rollup_store(path: Path, *, workloads: int, days: int, seed: int = 7) 
     prompt version and day (volume skewed over workloads, growing over time), labeled examples,
     and the calls watermark. Returns the row counts."""
     from monitor.histogram import BUCKET_COLUMNS, EDGES_MS
+    from monitor.monthly import rebuild_all
     from monitor.store import Store, call_rollups, examples
 
     Store(f"sqlite:///{path}").dispose()  # creates the schema
@@ -234,6 +235,10 @@ def build_rollup_store(path: Path, *, workloads: int, days: int, seed: int = 7) 
             "INSERT INTO watermarks (source, kind, first_day, last_day, consecutive_failures) VALUES (?, ?, ?, ?, 0)",
             ("bench", "calls", first.isoformat(), NOW.date().isoformat()),
         )
+    store = Store(f"sqlite:///{path}")
+    with store.transaction() as conn:  # what the syncs would have kept alongside the daily rows
+        rebuild_all(conn)
+    store.dispose()
     return {"rollup_rows": len(rollup_rows), "examples": len(example_rows)}
 
 

@@ -12,8 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from monitor import store as tables
 from monitor.metrics import (
@@ -28,6 +26,7 @@ from monitor.metrics import (
     monthly_stats,
     production_failures,
 )
+from monitor.monthly import month_bounds, month_key
 from monitor.model import EvaluationRun, VerdictLevel, WorkloadMetrics, WorkloadProfile
 from monitor.patterns import PatternParams
 from monitor.pricing import PriceTable
@@ -50,7 +49,7 @@ def evaluate_store(settings: Settings, store: Store, *, now: datetime | None = N
     packs = {name: pack.with_overrides(w.thresholds, where=f"workloads.{name}.thresholds") for name, w in settings.workloads.items()}
     prices = PriceLookup(PriceTable.load(settings.pricing))
     with store.read() as conn:  # an evaluation as of a past time sees only what existed then
-        rollups = annotate(read_rollups(conn, until=now, price_starts=prices.table.start_dates()), prices)
+        rollups = annotate(read_rollups(conn, until=now, prices=prices), prices)
         examples = read_examples(conn, until=now)
         coverage_start = conn.execute(
             sa.select(sa.func.min(tables.watermarks.c.first_day)).where(tables.watermarks.c.kind == "calls")
@@ -110,17 +109,20 @@ def profile_of(settings: WorkloadSettings) -> WorkloadProfile:
     )
 
 
-def read_rollups(conn: sa.Connection, *, until: datetime, price_starts: list[date]) -> pd.DataFrame:
+def read_rollups(conn: sa.Connection, *, until: datetime, prices: PriceLookup) -> pd.DataFrame:
     """Rollups up to `until`'s day, summed over sources (several may feed one workload).
 
     The last RECENT_DAYS stay daily (trailing window, weekly projection, prompt versions); older
-    days are summed in SQL per workload, model, month and price period (the span between two
-    `price_starts`), so what is read grows with months, not days, and every row still has one
-    price. `day` is then the group's first day and `last_day` its last.
+    days come summed per workload, model, month and price period, so what is read grows with
+    months, not days, and every row still has one price. Whole months come from
+    `call_rollups_monthly`; the month the recent window starts in, and a (model, month) whose
+    price changes inside the month, are summed from the daily rows per price period (the span
+    between two price start days). `day` is then the group's first day and `last_day` its last.
     """
     t = tables.call_rollups
     keys = ["workload", "model", "prompt_version", "day"]
-    values = [c.name for c in t.c if c.name not in ("source", "latency_count", *keys)]  # no metric reads latency_count
+    values = [v for v in tables.ROLLUP_VALUES if v != "latency_count"]  # no metric reads latency_count
+    numeric = [name for name in values if name != "cost_usd"]
     recent_start = until.date() - timedelta(days=RECENT_DAYS)
     window = (t.c.day >= recent_start, t.c.day <= until.date())
     sources = conn.execute(sa.select(sa.func.count(sa.distinct(t.c.source))).where(*window)).scalar()
@@ -131,17 +133,27 @@ def read_rollups(conn: sa.Connection, *, until: datetime, price_starts: list[dat
         recent = sa.select(
             *(t.c[k] for k in keys), t.c.day.label("last_day"), *(sa.func.sum(t.c[v]).label(v) for v in values)
         ).where(*window).group_by(*(t.c[k] for k in keys))
-    groups: list[Any] = [t.c.workload, t.c.model, year_month(t.c.day)]
-    oldest = conn.execute(sa.select(sa.func.min(t.c.day))).scalar()
-    starts = [d for d in price_starts if oldest is not None and _as_date(oldest) < d < recent_start]
-    if starts:  # the price period: the newest price start day on or before the day
-        groups.append(sa.case(*((t.c.day >= start, i) for i, start in reversed(list(enumerate(starts, 1)))), else_=0))
-    older = sa.select(
+    whole_before = recent_start.replace(day=1)  # months before this one are read whole
+    m = tables.call_rollups_monthly
+    by_month = sa.select(
+        m.c.workload, m.c.model, sa.literal_column("''").label("prompt_version"), sa.func.min(m.c.first_day).label("day"),
+        sa.func.max(m.c.last_day).label("last_day"), *(sa.func.sum(m.c[v]).label(v) for v in values), m.c.month,
+    ).where(m.c.month < month_key(whole_before)).group_by(m.c.workload, m.c.model, m.c.month)  # fmt: skip
+    months = _read_frame(conn, by_month, numeric)
+    pairs = months[["model", "month"]].drop_duplicates().itertuples(index=False)
+    mixed = [(model, _as_date(f"{month}-01")) for model, month in pairs if prices.changes_within(model, _as_date(f"{month}-01"))]
+    if mixed:
+        months = months[~pd.MultiIndex.from_frame(months[["model", "month"]]).isin([(x, month_key(d)) for x, d in mixed])]
+    partial = [sa.and_(t.c.model == model, *_days_of(t.c.day, *month_bounds(first))) for model, first in mixed]
+    partial.append(sa.and_(*_days_of(t.c.day, whole_before, recent_start)))
+    starts = [d for d in prices.table.start_dates() if d < recent_start]
+    period = sa.case(*((t.c.day >= start, i) for i, start in reversed(list(enumerate(starts, 1)))), else_=0) if starts else None
+    by_day = sa.select(
         t.c.workload, t.c.model, sa.literal_column("''").label("prompt_version"), sa.func.min(t.c.day).label("day"),
         sa.func.max(t.c.day).label("last_day"), *(sa.func.sum(t.c[v]).label(v) for v in values),
-    ).where(_scanned(t.c.day) < recent_start).group_by(*groups)  # fmt: skip
-    numeric = [name for name in values if name != "cost_usd"]
-    frames = [frame for frame in (_read_frame(conn, query, numeric) for query in (recent, older)) if not frame.empty]
+    ).where(sa.or_(*partial)).group_by(t.c.workload, t.c.model, year_month(t.c.day), *([period] if period is not None else []))  # fmt: skip
+    read = [_read_frame(conn, recent, numeric), months.drop(columns="month"), _read_frame(conn, by_day, numeric)]
+    frames = [frame for frame in read if not frame.empty]
     if not frames:
         return pd.DataFrame(columns=[*keys, "last_day", *values])
     frame = pd.concat(frames, ignore_index=True)
@@ -149,6 +161,10 @@ def read_rollups(conn: sa.Connection, *, until: datetime, price_starts: list[dat
     for column in ("day", "last_day"):
         frame[column] = frame[column].map({d: _as_date(d) for d in frame[column].unique()})
     return frame
+
+
+def _days_of(day: sa.ColumnElement[date], first: date, end: date) -> tuple[sa.ColumnElement[bool], ...]:
+    return (day >= first, day < end)
 
 
 def _read_frame(conn: sa.Connection, query: sa.Select[Any], numeric: list[str]) -> pd.DataFrame:
@@ -168,28 +184,6 @@ def _read_frame(conn: sa.Connection, query: sa.Select[Any], numeric: list[str]) 
             column = column.astype("int64")
         frame[name] = column
     return pd.DataFrame(frame, columns=names)
-
-
-class _scanned(sa.sql.expression.FunctionElement[date]):  # noqa: N801 - reads like SQL
-    """A column whose comparison should not use an index on SQLite (`+day`).
-
-    Most rollup rows are older than the recent window: a full scan reads them faster than
-    SQLite's range search on the day index, which fetches nearly every row through the index.
-    """
-
-    type = sa.Date()
-    name = "scanned"
-    inherit_cache = True
-
-
-@compiles(_scanned)
-def _scanned_default(element: _scanned, compiler: SQLCompiler, **kw: Any) -> str:
-    return str(compiler.process(element.clauses, **kw))
-
-
-@compiles(_scanned, "sqlite")
-def _scanned_sqlite(element: _scanned, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"+{compiler.process(element.clauses, **kw)}"
 
 
 def _as_date(value: Any) -> date:

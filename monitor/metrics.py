@@ -218,6 +218,11 @@ class PriceLookup:
         resolved = self._months[month_key]
         return self.table.lookup(model, day) if resolved is self._MIXED else resolved  # type: ignore[return-value]
 
+    def changes_within(self, model: str, first: date) -> bool:
+        """Whether `model`'s price changes inside the month starting at `first`."""
+        self.entry(model, first)
+        return self._months[(model, first.year, first.month)] is self._MIXED
+
     def position(self, model: str, day: date) -> int:
         entry = self.entry(model, day)
         if id(entry) not in self._positions:

@@ -24,7 +24,7 @@ from monitor.errors import StoreError, first_line
 from monitor.histogram import BUCKET_COLUMNS
 from monitor.settings import mask_url
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: call_rollups_monthly
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -46,6 +46,22 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+def _rollup_value_columns() -> list[sa.Column[Any]]:
+    """The summable columns of a rollup (daily or monthly)."""
+    return [
+        sa.Column("calls", sa.BigInteger, nullable=False),
+        sa.Column("errors", sa.BigInteger, nullable=False),
+        sa.Column("input_tokens", sa.BigInteger, nullable=False),
+        sa.Column("output_tokens", sa.BigInteger, nullable=False),
+        sa.Column("cost_usd", sa.Numeric(20, 8), nullable=True),  # sum of costs the source provided
+        sa.Column("cost_calls", sa.BigInteger, nullable=False),  # calls whose cost the source provided
+        sa.Column("uncosted_input_tokens", sa.BigInteger, nullable=False),  # tokens of calls without one
+        sa.Column("uncosted_output_tokens", sa.BigInteger, nullable=False),
+        sa.Column("latency_count", sa.BigInteger, nullable=False),
+        *(sa.Column(name, sa.BigInteger, nullable=False) for name in BUCKET_COLUMNS),
+    ]
+
+
 metadata = sa.MetaData()
 
 schema_version = sa.Table(
@@ -63,18 +79,23 @@ call_rollups = sa.Table(
     sa.Column("model", sa.String(255), primary_key=True),
     sa.Column("prompt_version", sa.String(255), primary_key=True),  # "" when not mapped
     sa.Column("day", sa.Date, primary_key=True),
-    sa.Column("calls", sa.BigInteger, nullable=False),
-    sa.Column("errors", sa.BigInteger, nullable=False),
-    sa.Column("input_tokens", sa.BigInteger, nullable=False),
-    sa.Column("output_tokens", sa.BigInteger, nullable=False),
-    sa.Column("cost_usd", sa.Numeric(20, 8), nullable=True),  # sum of costs the source provided
-    sa.Column("cost_calls", sa.BigInteger, nullable=False),  # calls whose cost the source provided
-    sa.Column("uncosted_input_tokens", sa.BigInteger, nullable=False),  # tokens of calls without one
-    sa.Column("uncosted_output_tokens", sa.BigInteger, nullable=False),
-    sa.Column("latency_count", sa.BigInteger, nullable=False),
-    *(sa.Column(name, sa.BigInteger, nullable=False) for name in BUCKET_COLUMNS),
+    *_rollup_value_columns(),
 )
 sa.Index("ix_call_rollups_day", call_rollups.c.day)
+
+ROLLUP_VALUES: tuple[str, ...] = tuple(c.name for c in _rollup_value_columns())
+
+call_rollups_monthly = sa.Table(
+    "call_rollups_monthly",  # call_rollups summed per month over prompt versions; kept by monitor.monthly
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("workload", sa.String(255), primary_key=True),
+    sa.Column("model", sa.String(255), primary_key=True),
+    sa.Column("month", sa.String(7), primary_key=True),  # YYYY-MM
+    sa.Column("first_day", sa.Date, nullable=False),  # oldest and newest day with calls in the month
+    sa.Column("last_day", sa.Date, nullable=False),
+    *_rollup_value_columns(),
+)
 
 examples = sa.Table(
     "examples",
@@ -262,6 +283,8 @@ class Store:
                 current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
                 if current is None:
                     conn.execute(schema_version.insert().values(version=SCHEMA_VERSION, migrated_at=utcnow()))
+                elif current < SCHEMA_VERSION:
+                    _migrate(conn, current)
                 elif current > SCHEMA_VERSION:
                     raise StoreError(
                         f"state store {self.display_url} has schema version {current}, newer than this "
@@ -290,6 +313,15 @@ class Store:
                 .where(watermarks.c.source == source, watermarks.c.kind == kind)
                 .values(**values)
             )
+
+
+def _migrate(conn: Connection, current: int) -> None:
+    """Bring a store written by an older ftready up to SCHEMA_VERSION (new tables exist already)."""
+    from monitor.monthly import rebuild_all
+
+    if current < 2:
+        rebuild_all(conn)
+    conn.execute(schema_version.insert().values(version=SCHEMA_VERSION, migrated_at=utcnow()))
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

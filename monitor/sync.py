@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from connectors.warehouse import RollupRow, Warehouse
+from monitor import monthly
 from monitor import store as tables
 from monitor.errors import FtreadyError, SourceError
 from monitor.histogram import buckets_from_cumulative, BUCKET_COLUMNS
@@ -148,6 +149,7 @@ def _sync_calls(
         result.mode = "full" if full and mark is not None else "backfill"
         first_day = today - timedelta(days=source.backfill_days - 1)
         conn.execute(tables.call_rollups.delete().where(tables.call_rollups.c.source == source.name))
+        monthly.delete_source(conn, source.name)
         conn.execute(
             tables.quarantine.delete().where(tables.quarantine.c.source == source.name, tables.quarantine.c.kind == "calls")
         )
@@ -172,6 +174,7 @@ def _sync_calls(
         if progress is not None:
             progress(source.name, number, len(chunks), f"{start:%Y-%m-%d} → {end - timedelta(days=1):%Y-%m-%d}")
 
+    monthly.refresh_months(conn, source.name, days)
     _replace_undated(conn, source.name, warehouse.undated_counts(wconn, tomorrow), result)
     result.days = len(days)
     result.first_day, result.last_day = (days[0], days[-1]) if days else (None, None)

@@ -1,5 +1,5 @@
 """Crash consistency: `ftready sync` killed with SIGKILL at 20 points, then run again, leaves exactly
-the store of a fresh full recompute (call_rollups, quarantine, examples, quarantined_examples).
+the store of a fresh full recompute (call_rollups and their monthly sums, quarantine, examples, quarantined_examples).
 
 Two phases share one small SQLite warehouse (two versions of it):
 - backfill: an empty store, the first sync of version 1 is killed, the next one must converge;
@@ -36,7 +36,7 @@ from tests.conftest import NOW
 from tests.crash_harness import Harness, harness
 from tests.factories import make_calls, native_source, write_table
 
-COMPARED = ("call_rollups", "quarantine", "examples", "quarantined_examples")
+COMPARED = ("call_rollups", "call_rollups_monthly", "quarantine", "examples", "quarantined_examples")
 SIGKILL = 9
 LATER = NOW + timedelta(hours=1)  # when the incremental phase syncs version 2
 

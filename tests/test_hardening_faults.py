@@ -45,7 +45,7 @@ from tests.daemon_support import FakeClock
 from tests.factories import make_calls, native_source, write_table
 from tests.slack_server import TOKEN, FakeSlack, slack_server  # noqa: F401
 
-COMPARED = ("call_rollups", "quarantine", "examples")
+COMPARED = ("call_rollups", "call_rollups_monthly", "quarantine", "examples")
 PACK = {"monthly_calls": 100, "trusted_real_examples": 5, "prompt_engineering_below": 2,
         "recurring": {"min_weeks": 1, "window_weeks": 8, "min_cases": 2}}  # fmt: skip
 
