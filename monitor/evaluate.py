@@ -23,6 +23,7 @@ from monitor.metrics import (
     call_summaries,
     compute_workload_metrics,
     example_stats,
+    failure_patterns,
     monthly_stats,
     production_failures,
 )
@@ -56,23 +57,25 @@ def evaluate_store(settings: Settings, store: Store, *, now: datetime | None = N
         ).scalar()
         previous = previous_verdicts(conn, before=now)
     names = sorted(set(rollups["workload"]) | set(examples["workload"]) | set(settings.workloads))
-    failures = production_failures(examples)
-    by_workload_failures = dict(tuple(failures.groupby("workload"))) if not failures.empty else {}
+    params = {name: metric_params(workload_pack) for name, workload_pack in packs.items()}
+    default_params = metric_params(pack)
+    patterns = failure_patterns(
+        production_failures(examples), as_of=now, params_of=lambda name: params.get(name, default_params).patterns
+    )
     example_summaries = example_stats(examples)
     months = monthly_stats(rollups, prices, as_of=now, coverage_start=coverage_start)
     calls = call_summaries(rollups, prices, as_of=now)
     metrics: dict[str, WorkloadMetrics] = {}
     verdicts = []
     for name in names:
-        workload_pack = packs.get(name, pack)
         metrics[name] = compute_workload_metrics(
             name,
             calls.get(name, NO_CALLS),
-            by_workload_failures.get(name, examples.iloc[0:0]),
+            patterns.get(name, ()),
             example_summary=example_summaries.get(name, NO_EXAMPLES),
             months=months.get(name, ()),
             profile=profile_of(settings.workload(name)),
-            params=metric_params(workload_pack),
+            params=params.get(name, default_params),
             prices=prices,
             as_of=now,
             coverage_start=coverage_start,

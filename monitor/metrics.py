@@ -18,7 +18,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -37,7 +37,7 @@ from monitor.model import (
     WorkloadMetrics,
     WorkloadProfile,
 )
-from monitor.patterns import PatternParams, find_patterns
+from monitor.patterns import PatternParams, find_patterns_by_workload
 from monitor.pricing import PriceEntry, PriceTable, estimate_savings
 
 REAL = ("production_log", "relabeled_by_human")
@@ -83,7 +83,7 @@ NO_CALLS = CallSummary(False, 0, 0, 0, 0, 0, (0,) * len(BUCKET_COLUMNS), (), Non
 def compute_workload_metrics(
     workload: str,
     calls: CallSummary,
-    examples: pd.DataFrame,
+    patterns: tuple[FailurePattern, ...],
     *,
     example_summary: tuple[ExampleStats, tuple[tuple[str, int, int], ...]],
     months: tuple[MonthStats, ...],
@@ -95,8 +95,8 @@ def compute_workload_metrics(
 ) -> WorkloadMetrics:
     """Everything the rules need about one workload. `calls` is its entry of `call_summaries` (or
     `NO_CALLS`), `example_summary` its entry of `example_stats` (or `NO_EXAMPLES`) and `months` its
-    entry of `monthly_stats`, all computed for all workloads at once; `examples` holds only its
-    failures observed in production (for pattern mining)."""
+    entry of `monthly_stats` and `patterns` its entry of `failure_patterns`, all computed for all
+    workloads at once."""
     today = as_of.date()
     stats, by_month = example_summary
     has_coverage = coverage_start is not None and coverage_start <= today
@@ -118,7 +118,7 @@ def compute_workload_metrics(
         first_seen=calls.first_seen,
         last_seen=calls.last_seen,
         examples=stats,
-        patterns=failure_patterns(examples, as_of=as_of, params=params.patterns),
+        patterns=patterns,
         prompt_versions_30d=calls.prompt_versions_30d,
         projection=project_crossing(months, params.monthly_calls_threshold, calls.weekly_calls, as_of=as_of),
         cost=workload_cost(calls, examples_trusted=stats.trusted_real, profile=profile, params=params, prices=prices, today=today),
@@ -495,18 +495,19 @@ def production_failures(examples: pd.DataFrame) -> pd.DataFrame:
     return examples[examples["is_failure"].astype(bool) & examples["provenance"].isin(PRODUCTION_FAILURE_SOURCES)]
 
 
-def failure_patterns(examples: pd.DataFrame, *, as_of: datetime, params: PatternParams) -> tuple[FailurePattern, ...]:
-    if examples.empty:
-        return ()
-    failures = production_failures(examples)
+def failure_patterns(
+    failures: pd.DataFrame, *, as_of: datetime, params_of: Callable[[str], PatternParams]
+) -> dict[str, tuple[FailurePattern, ...]]:
+    """The patterns of every workload, from `production_failures` of the examples."""
     frame = pd.DataFrame(
         {
-            "created_at": pd.to_datetime(failures["created_at"], utc=True),
+            "workload": failures["workload"],
+            "created_at": failures["created_at"],
             "failure_mode": failures["failure_mode"],
             "text": failures["excerpt"],
         }
     )
-    return find_patterns(frame, as_of, params)
+    return find_patterns_by_workload(frame, as_of, params_of)
 
 
 # -- calendar ------------------------------------------------------------------------------------

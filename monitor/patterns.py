@@ -10,7 +10,7 @@ key in 7-day buckets ending at `as_of`; a key is recurring when it is seen in at
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -134,28 +134,68 @@ def find_patterns(
     Only keys with cases in the window are returned. Rows with neither a failure mode nor text
     have no key but still count in the denominator of `share`; rows without a timestamp are ignored.
     """
+    one = failures.assign(workload="") if not failures.empty else failures
+    return find_patterns_by_workload(one, as_of, lambda _name: params, remedies).get("", ())
+
+
+def find_patterns_by_workload(
+    failures: pd.DataFrame,
+    as_of: datetime,
+    params_of: Callable[[str], PatternParams],
+    remedies: RemedyMap | None = None,
+) -> dict[str, tuple[FailurePattern, ...]]:
+    """`find_patterns` of every workload in `failures` (plus a `workload` column), each with its
+    own `params_of(workload)`; templates are mined per workload. The columns are converted once
+    for all workloads: per workload, pandas' fixed cost per operation outweighed the work."""
     remedies = remedies or DEFAULT_REMEDIES
     as_of_ts = pd.Timestamp(as_of)
     if as_of_ts.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     if failures.empty:
-        return ()
+        return {}
     created = pd.to_datetime(failures["created_at"], utc=True).reset_index(drop=True)
     frame = (
-        failures[["failure_mode", "text"]]
+        failures[["workload", "failure_mode", "text"]]
         .reset_index(drop=True)
         .assign(ts=created)
         .loc[created.notna()]
-        .sort_values("ts", kind="stable")  # oldest first
+        .sort_values(["workload", "ts"], kind="stable")  # per workload, oldest first
     )
-    window = params.window_weeks
     week = ((as_of_ts - frame["ts"]) // pd.Timedelta(days=7)).to_numpy(dtype=np.int64)
-    in_window = (week >= 0) & (week < window)
-    total_in_window = int(in_window.sum())
     days = frame["ts"].dt.date.tolist()
     texts = _objects(frame["text"])
-    keys, from_label = _keys(_objects(frame["failure_mode"]), texts)
+    modes = _objects(frame["failure_mode"])
+    names = frame["workload"].tolist()
+    labels: dict[str, tuple[str, bool]] = {}  # failure_mode → (label, is a key), shared by all workloads
+    out: dict[str, tuple[FailurePattern, ...]] = {}
+    start = 0
+    while start < len(names):
+        end = start + 1
+        while end < len(names) and names[end] == names[start]:
+            end += 1
+        rows = slice(start, end)
+        keys, from_label = _keys(modes[rows], texts[rows], labels)
+        name = str(names[start])
+        found = _patterns(keys, from_label, week[rows], days[rows], texts[rows], params_of(name), remedies)
+        if found:
+            out[name] = found
+        start = end
+    return out
 
+
+def _patterns(
+    keys: list[str | None],
+    from_label: list[bool],
+    week: np.ndarray,
+    days: list[date],
+    texts: list[object],
+    params: PatternParams,
+    remedies: RemedyMap,
+) -> tuple[FailurePattern, ...]:
+    """One workload's patterns from its rows, oldest first."""
+    window = params.window_weeks
+    in_window = (week >= 0) & (week < window)
+    total_in_window = int(in_window.sum())
     rows = [i for i in np.flatnonzero(in_window) if keys[i] is not None]
     if not rows:
         return ()
@@ -207,11 +247,13 @@ def _objects(column: pd.Series) -> list[object]:
     return list(column.to_numpy(dtype=object, na_value=None))
 
 
-def _keys(modes: list[object], texts: list[object]) -> tuple[list[str | None], list[bool]]:
-    """Per row: the key (None when there is nothing to key on) and whether it is a label."""
+def _keys(
+    modes: list[object], texts: list[object], labels: dict[str, tuple[str, bool]]
+) -> tuple[list[str | None], list[bool]]:
+    """Per row: the key (None when there is nothing to key on) and whether it is a label.
+    `labels` caches `_label` of each failure mode seen."""
     keys: list[str | None] = [None] * len(modes)
     from_label = [False] * len(modes)
-    labels: dict[str, tuple[str, bool]] = {}
     to_mine: dict[str, list[int]] = {}
     for i, (mode, text) in enumerate(zip(modes, texts)):
         label, is_key = "", False

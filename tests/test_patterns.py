@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from monitor.patterns import DEFAULT_REMEDIES, PatternParams, RemedyMap, find_patterns
+from monitor.patterns import DEFAULT_REMEDIES, PatternParams, RemedyMap, find_patterns, find_patterns_by_workload
 
 AS_OF = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 PARAMS = PatternParams()  # min_weeks 3, window_weeks 8, min_cases 20
@@ -239,3 +239,21 @@ def test_ten_thousand_failures_under_a_second() -> None:
     assert {p.key for p in patterns} >= {"format error", "tone", "hallucination", "Missing field <*> in row <*>"}
     assert all(p.recurring for p in patterns[:5])
     assert all(isinstance(p.first_seen, date) for p in patterns)
+
+
+def test_many_workloads_at_once_equal_each_workload_alone() -> None:
+    """Each workload gets its own parameters and its own mined templates, in any row order."""
+    per_workload = {
+        "alpha": [(_at(w, i), None, f"Missing field 'f{i}' in row {i}") for w in range(4) for i in range(1, 7)],
+        "beta": _cases("tone", {0: 3, 1: 3, 2: 3}) + [(_at(1), None, "Missing field 'x' at column 3")],
+        "o'brien <script>": _cases("format error", {0: 25, 5: 1}),
+        "empty": [(_at(0), None, None)],
+    }
+    params = {"alpha": PatternParams(min_cases=5), "beta": PatternParams(window_weeks=2, min_weeks=1, min_cases=1)}
+    frame = pd.concat([_frame(rows).assign(workload=name) for name, rows in per_workload.items()])
+    frame = frame.sample(frac=1, random_state=3)
+    together = find_patterns_by_workload(frame, AS_OF, lambda name: params.get(name, PARAMS))
+    alone = {name: find_patterns(_frame(rows), AS_OF, params.get(name, PARAMS)) for name, rows in per_workload.items()}
+    assert together == {name: found for name, found in alone.items() if found}
+    assert together["alpha"][0].recurring and together["beta"][0].window_weeks == 2
+    assert find_patterns_by_workload(frame.iloc[0:0], AS_OF, lambda name: PARAMS) == {}
