@@ -194,13 +194,23 @@ def _as_date(value: Any) -> date:
 
 
 def read_examples(conn: sa.Connection, *, until: datetime) -> pd.DataFrame:
+    """Every labeled example up to `until`, `created_at` as UTC timestamps.
+
+    Timestamps and booleans are converted per column after the read, not per value by the
+    column types: for ~100,000 examples that was a third of the read.
+    """
     t = tables.examples
+    raw = {"created_at": sa.type_coerce(t.c.created_at, sa.String), "is_failure": sa.type_coerce(t.c.is_failure, sa.Integer)}
+    raw["human_labeled"] = sa.type_coerce(t.c.human_labeled, sa.Integer)
     columns = [  # excerpts are only mined from failures: the rest stay in the store
-        sa.case((t.c.is_failure, t.c.excerpt), else_=sa.null()).label(name) if name == "excerpt" else t.c[name]
+        sa.case((t.c.is_failure, t.c.excerpt), else_=sa.null()).label(name)
+        if name == "excerpt"
+        else raw[name].label(name) if name in raw else t.c[name]
         for name in _EXAMPLE_COLUMNS
     ]
     rows = conn.execute(sa.select(*columns).where(t.c.created_at <= until)).all()
     frame = pd.DataFrame([tuple(row) for row in rows], columns=list(_EXAMPLE_COLUMNS))
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
     frame["is_failure"] = frame["is_failure"].astype(bool)
     frame["human_labeled"] = frame["human_labeled"].astype(bool)
     return frame
