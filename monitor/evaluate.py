@@ -130,17 +130,17 @@ def read_rollups(conn: sa.Connection, *, until: datetime, prices: PriceLookup) -
     window = (t.c.day >= recent_start, t.c.day <= until.date())
     sources = conn.execute(sa.select(sa.func.count(sa.distinct(t.c.source))).where(*window)).scalar()
     if sources == 1:  # rows are unique per key already: a plain read costs about half the GROUP BY
-        recent = sa.select(*(t.c[k] for k in keys), t.c.day.label("last_day"), *(t.c[v] for v in values))
+        recent = sa.select(*(_raw(t.c[k], k) for k in keys), _raw(t.c.day, "last_day"), *(_raw(t.c[v], v) for v in values))
         recent = recent.where(*window).order_by(*(t.c[k] for k in keys))  # the GROUP BY's order: same float sums
     else:
         recent = sa.select(
-            *(t.c[k] for k in keys), t.c.day.label("last_day"), *(sa.func.sum(t.c[v]).label(v) for v in values)
+            *(_raw(t.c[k], k) for k in keys), _raw(t.c.day, "last_day"), *(_raw(sa.func.sum(t.c[v]), v) for v in values)
         ).where(*window).group_by(*(t.c[k] for k in keys))
     whole_before = recent_start.replace(day=1)  # months before this one are read whole
     m = tables.call_rollups_monthly
     by_month = sa.select(
-        m.c.workload, m.c.model, sa.literal_column("''").label("prompt_version"), sa.func.min(m.c.first_day).label("day"),
-        sa.func.max(m.c.last_day).label("last_day"), *(sa.func.sum(m.c[v]).label(v) for v in values), m.c.month,
+        m.c.workload, m.c.model, sa.literal_column("''").label("prompt_version"), _raw(sa.func.min(m.c.first_day), "day"),
+        _raw(sa.func.max(m.c.last_day), "last_day"), *(_raw(sa.func.sum(m.c[v]), v) for v in values), m.c.month,
     ).where(m.c.month < month_key(whole_before)).group_by(m.c.workload, m.c.model, m.c.month)  # fmt: skip
     months = _read_frame(conn, by_month, numeric)
     pairs = months[["model", "month"]].drop_duplicates().itertuples(index=False)
@@ -152,8 +152,8 @@ def read_rollups(conn: sa.Connection, *, until: datetime, prices: PriceLookup) -
     starts = [d for d in prices.table.start_dates() if d < recent_start]
     period = sa.case(*((t.c.day >= start, i) for i, start in reversed(list(enumerate(starts, 1)))), else_=0) if starts else None
     by_day = sa.select(
-        t.c.workload, t.c.model, sa.literal_column("''").label("prompt_version"), sa.func.min(t.c.day).label("day"),
-        sa.func.max(t.c.day).label("last_day"), *(sa.func.sum(t.c[v]).label(v) for v in values),
+        t.c.workload, t.c.model, sa.literal_column("''").label("prompt_version"), _raw(sa.func.min(t.c.day), "day"),
+        _raw(sa.func.max(t.c.day), "last_day"), *(_raw(sa.func.sum(t.c[v]), v) for v in values),
     ).where(sa.or_(*partial)).group_by(t.c.workload, t.c.model, year_month(t.c.day), *([period] if period is not None else []))  # fmt: skip
     read = [_read_frame(conn, recent, numeric), months.drop(columns="month"), _read_frame(conn, by_day, numeric)]
     frames = [frame for frame in read if not frame.empty]
@@ -164,6 +164,16 @@ def read_rollups(conn: sa.Connection, *, until: datetime, prices: PriceLookup) -
     for column in ("day", "last_day"):
         frame[column] = frame[column].map({d: _as_date(d) for d in frame[column].unique()})
     return frame
+
+
+def _raw(column: sa.ColumnElement[Any], name: str) -> sa.Label[Any]:
+    """The column as the driver returns it: days (ISO text on SQLite) and costs (float) are
+    converted per column afterwards, not per value by their column types."""
+    if name in ("day", "last_day"):
+        return sa.type_coerce(column, sa.String).label(name)
+    if name == "cost_usd":
+        return sa.type_coerce(column, sa.Float).label(name)
+    return column.label(name)
 
 
 def _days_of(day: sa.ColumnElement[date], first: date, end: date) -> tuple[sa.ColumnElement[bool], ...]:

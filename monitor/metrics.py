@@ -446,7 +446,7 @@ def example_stats(examples: pd.DataFrame) -> dict[str, tuple[ExampleStats, tuple
             "w": w[candidate],
             "pair": w[candidate].astype("int64") * max(len(key_names), 1) + key_codes,  # (workload, input) as one number
             "failure": examples["is_failure"].astype(bool).to_numpy()[candidate],
-            "ts": created.to_numpy()[candidate],
+            "ts": created.dt.tz_localize(None).to_numpy()[candidate],
             "month": month[candidate],
         }
     )
