@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from operator import itemgetter
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -25,7 +24,7 @@ from connectors.dialects import prepare_engine, utc_day, uses_text_timestamps
 from connectors.presets import CallExprs, CallsContext, ExampleExprs, call_exprs, example_exprs
 from connectors.tables import reflect_table
 from monitor.errors import SourceError, first_line
-from monitor.histogram import EDGES_MS
+from monitor.histogram import BUCKETS, EDGES_MS, buckets_from_cumulative
 from monitor.settings import SourceSettings
 
 UNKNOWN_MODEL = "unknown"
@@ -44,9 +43,11 @@ _ROLLUP_COLUMNS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class RollupRow:
-    """One group of the pushdown query. `reason` is set for groups of rows that break the contract."""
+class RollupRow(NamedTuple):
+    """One group of the pushdown query. `reason` is set for groups of rows that break the contract.
+
+    A named tuple, not a dataclass: a backfill builds tens of thousands of them, and the sync takes
+    `calls` to `buckets` (named and ordered as the store's value columns) as they are."""
 
     workload: str | None
     model: str
@@ -62,7 +63,7 @@ class RollupRow:
     uncosted_input_tokens: int
     uncosted_output_tokens: int
     latency_count: int
-    below_edges: tuple[int, ...]
+    buckets: tuple[int, ...]  # latency histogram, one count per `histogram.BUCKET_COLUMNS`
 
 
 class Warehouse:
@@ -210,7 +211,8 @@ class Warehouse:
 
         A chunk's groups (a few thousand at most) are fetched at once and read by position: fetching
         row by row (one driver call per row on DuckDB) and looking up 23 histogram keys by name per
-        row cost more than the query itself on a fast warehouse (see bench/RESULTS.md).
+        row cost more than the query itself on a fast warehouse (see bench/RESULTS.md). Each group
+        costs a few microseconds here: values are read by position and built into a named tuple.
         """
         result = conn.execute(self.rollup_query(conn, start, end))
         position = {name: i for i, name in enumerate(result.keys())}
@@ -219,7 +221,7 @@ class Warehouse:
          cost_calls, uncosted_input, uncosted_output) = (position[name] for name in _ROLLUP_COLUMNS)  # fmt: skip
         latency_count = position.get("latency_count")
         below = itemgetter(*(position[f"below_{i:02d}"] for i in range(len(EDGES_MS)))) if latency_count else None
-        no_latency = (0,) * len(EDGES_MS)
+        no_latency = (0,) * BUCKETS
         for row in rows:
             if row[reason] is not None:  # bad rows are only counted: their sums may be NaN or huge
                 yield RollupRow(
@@ -227,23 +229,25 @@ class Warehouse:
                     0, 0, 0, None, 0, 0, 0, 0, no_latency,
                 )  # fmt: skip
                 continue
+            name, cost = row[model], row[cost_usd]
             count = int(row[latency_count] or 0) if latency_count is not None else 0
-            yield RollupRow(
-                workload=row[workload],
-                model=str(row[model]) if row[model] is not None else UNKNOWN_MODEL,
-                prompt_version=str(row[prompt_version] or ""),
-                day=_as_date(row[day]),
-                reason=row[reason],
-                calls=int(row[calls]),
-                errors=int(row[errors] or 0),
-                input_tokens=int(row[input_tokens] or 0),
-                output_tokens=int(row[output_tokens] or 0),
-                cost_usd=float(row[cost_usd]) if row[cost_usd] is not None else None,
-                cost_calls=int(row[cost_calls] or 0),
-                uncosted_input_tokens=int(row[uncosted_input] or 0),
-                uncosted_output_tokens=int(row[uncosted_output] or 0),
-                latency_count=count,
-                below_edges=tuple(int(v or 0) for v in below(row)) if count and below is not None else no_latency,
+            yield RollupRow(  # by position: keyword arguments would cost more than all the int() calls
+                row[workload],
+                UNKNOWN_MODEL if name is None else str(name),
+                str(row[prompt_version] or ""),
+                _as_date(row[day]),
+                None,
+                int(row[calls]),
+                int(row[errors] or 0),
+                int(row[input_tokens] or 0),
+                int(row[output_tokens] or 0),
+                None if cost is None else float(cost),
+                int(row[cost_calls] or 0),
+                int(row[uncosted_input] or 0),
+                int(row[uncosted_output] or 0),
+                count,
+                # each below_NN sums 0 or 1 over the group's rows: never NULL
+                tuple(buckets_from_cumulative(below(row), count)) if below and count else no_latency,
             )
 
     def undated_counts(self, conn: Connection, tomorrow: date) -> dict[str, int]:

@@ -9,6 +9,7 @@ the overflow [EDGES[-1], ∞).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import sub
 
 EDGES_MS: tuple[int, ...] = (
     25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500,
@@ -19,9 +20,12 @@ BUCKET_COLUMNS: tuple[str, ...] = tuple(f"lat_b{i:02d}" for i in range(BUCKETS))
 
 
 def buckets_from_cumulative(below_edge: Sequence[int], total: int) -> list[int]:
-    """Per-bucket counts from counts of values below each edge (what the SQL computes) and the total."""
-    bounds = [*below_edge, total]
-    return [int(bounds[0]), *(int(high) - int(low) for low, high in zip(bounds, bounds[1:]))]
+    """Per-bucket counts from counts of values below each edge (what the SQL computes) and the total.
+
+    Called once per rollup group of a sync (tens of thousands per backfill): `map` with
+    `operator.sub` keeps the differencing out of the interpreter loop."""
+    bounds = (*map(int, below_edge), int(total))
+    return [bounds[0], *map(sub, bounds[1:], bounds)]
 
 
 def percentile(buckets: Sequence[float], q: float) -> float | None:

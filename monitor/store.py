@@ -324,43 +324,54 @@ def _migrate(conn: Connection, current: int) -> None:
     conn.execute(schema_version.insert().values(version=SCHEMA_VERSION, migrated_at=utcnow()))
 
 
-def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT rows (dicts with the same keys) at the driver's speed.
+def insert_many(
+    conn: Connection,
+    table: sa.Table,
+    rows: list[dict[str, Any]] | list[tuple[Any, ...]],
+    columns: tuple[str, ...] | None = None,
+) -> None:
+    """INSERT rows at the driver's speed: dicts with the same keys, or tuples of the `columns` in order.
 
     `conn.execute(table.insert(), rows)` rebuilds every row's parameters through the compiler,
     which costs more than the database's own work for tens of thousands of wide rollup rows
     (bench/RESULTS.md). Here the statement is compiled once for the connection's dialect, the
     column types' bind processors run only where a type has one, and the rows go to the driver's
-    executemany as plain tuples (positional paramstyles) or dicts (named ones).
+    executemany as tuples (positional paramstyles) or dicts (named ones). Tuples whose columns are
+    in the statement's order and need no bind processor (SQLite: all but dates and decimals) are
+    passed on as they are.
     """
     if not rows:
         return
-    keys = list(rows[0])
-    compiled = table.insert().compile(dialect=conn.dialect, column_keys=keys)
+    if columns is None:
+        keys = tuple(rows[0])
+        getter = itemgetter(*keys)
+        rows = [getter(row) for row in rows] if len(keys) > 1 else [(getter(row),) for row in rows]
+    else:
+        keys = columns
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(keys))
     name_of = {bind.key: name for bind, name in compiled.bind_names.items()}
     if compiled.positional:
         key_of = {name: key for key, name in name_of.items()}
-        keys = [key_of[name] for name in compiled.positiontup or []]
-    getter = itemgetter(*keys)
+        order = [keys.index(key_of[name]) for name in compiled.positiontup or []]
+        if order != list(range(len(keys))):
+            rows = [tuple([row[i] for i in order]) for row in rows]
+            keys = tuple(keys[i] for i in order)
     converters = [
         (i, processor)
         for i, key in enumerate(keys)
         if (processor := table.c[key].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)) is not None
     ]
 
-    def values(row: dict[str, Any]) -> tuple[Any, ...]:
-        out = getter(row) if len(keys) > 1 else (getter(row),)
-        if converters:
-            out = list(out)
-            for i, processor in converters:
-                out[i] = processor(out[i])
+    def converted(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        out = list(row)
+        for i, processor in converters:
+            out[i] = processor(out[i])
         return tuple(out)
 
-    if compiled.positional:
-        params: list[Any] = [values(row) for row in rows]
-    else:
+    params: list[Any] = [converted(row) for row in rows] if converters else rows
+    if not compiled.positional:
         names = [name_of[key] for key in keys]
-        params = [dict(zip(names, values(row))) for row in rows]
+        params = [dict(zip(names, row)) for row in params]
     conn.exec_driver_sql(str(compiled), params)
 
 

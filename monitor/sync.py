@@ -30,7 +30,7 @@ from connectors.warehouse import RollupRow, Warehouse
 from monitor import monthly
 from monitor import store as tables
 from monitor.errors import FtreadyError, SourceError
-from monitor.histogram import buckets_from_cumulative, BUCKET_COLUMNS
+from monitor.histogram import BUCKET_COLUMNS
 from monitor.redact import excerpt as redacted_excerpt
 from monitor.settings import ExamplesSettings, Settings, SourceSettings, PROVENANCE_CLASSES
 from monitor.store import Store, utcnow
@@ -240,22 +240,21 @@ def _chunks(days: list[date], unit: str) -> Iterator[tuple[date, date]]:
 def _replace_days(
     conn: Connection, source: str, start: date, end: date, rows: Iterable[RollupRow], result: SyncResult
 ) -> None:
-    rollups: dict[tuple[str, str, str, date], dict[str, Any]] = {}
+    rollups: dict[tuple[str, str, str, str, date], tuple[Any, ...]] = {}  # store key → values, in column order
     bad: dict[tuple[date | None, str], int] = defaultdict(int)
     for row in rows:
         reason = row.reason or _workload_problem(row.workload)
         if reason is not None or row.day is None:
             bad[(row.day, reason or "unparseable_timestamp")] += row.calls
             continue
-        workload = _storable(str(row.workload))
-        key = (workload, _storable(row.model[:MAX_NAME]), _storable(row.prompt_version[:MAX_NAME]), row.day)
-        record = rollups.get(key)
+        key = (
+            source, _storable(str(row.workload)), _storable(row.model[:MAX_NAME]),
+            _storable(row.prompt_version[:MAX_NAME]), row.day,
+        )  # fmt: skip
         values = _rollup_values(row)
-        if record is None:
-            rollups[key] = values
-        else:  # two warehouse groups that map to one store key (e.g. 1 and '1'): add them up
-            for name, value in values.items():
-                record[name] = _add(record[name], value)
+        if rollups.setdefault(key, values) is not values:
+            # two warehouse groups that map to one store key (e.g. 1 and '1'): add them up
+            rollups[key] = tuple(map(_add, rollups[key], values))
     conn.execute(
         tables.call_rollups.delete().where(
             tables.call_rollups.c.source == source, tables.call_rollups.c.day >= start, tables.call_rollups.c.day < end
@@ -271,12 +270,7 @@ def _replace_days(
     )
     if rollups:
         tables.insert_many(
-            conn,
-            tables.call_rollups,
-            [
-                {"source": source, "workload": k[0], "model": k[1], "prompt_version": k[2], "day": k[3], **v}
-                for k, v in rollups.items()
-            ],
+            conn, tables.call_rollups, [key + values for key, values in rollups.items()], _ROLLUP_COLUMNS
         )
     if bad:
         conn.execute(
@@ -284,7 +278,7 @@ def _replace_days(
             [{"source": source, "kind": "calls", "day": d, "reason": r, "rows": n} for (d, r), n in bad.items()],
         )
     result.rollup_rows += len(rollups)
-    result.calls += sum(v["calls"] for v in rollups.values())
+    result.calls += sum(values[0] for values in rollups.values())  # calls is the first value
     for (_day, reason), count in bad.items():
         result.quarantined[reason] = result.quarantined.get(reason, 0) + count
 
@@ -297,20 +291,17 @@ def _workload_problem(workload: Any) -> str | None:
     return None
 
 
-def _rollup_values(row: RollupRow) -> dict[str, Any]:
-    buckets = buckets_from_cumulative(row.below_edges, row.latency_count)
-    return {
-        "calls": row.calls,
-        "errors": row.errors,
-        "input_tokens": row.input_tokens,
-        "output_tokens": row.output_tokens,
-        "cost_usd": row.cost_usd,
-        "cost_calls": row.cost_calls,
-        "uncosted_input_tokens": row.uncosted_input_tokens,
-        "uncosted_output_tokens": row.uncosted_output_tokens,
-        "latency_count": row.latency_count,
-        **dict(zip(BUCKET_COLUMNS, buckets, strict=True)),
-    }
+_MEASURES = slice(RollupRow._fields.index("calls"), RollupRow._fields.index("buckets"))
+"""`RollupRow.calls` to `latency_count`: named and ordered as the store's first value columns."""
+_ROLLUP_COLUMNS = (
+    "source", "workload", "model", "prompt_version", "day", *RollupRow._fields[_MEASURES], *BUCKET_COLUMNS,
+)  # fmt: skip
+
+
+def _rollup_values(row: RollupRow) -> tuple[Any, ...]:
+    """A group's store values in column order (`_ROLLUP_COLUMNS` after the key): one tuple, no
+    per-group dict, as a backfill writes tens of thousands of groups."""
+    return (*row[_MEASURES], *row.buckets)
 
 
 def _add(a: Any, b: Any) -> Any:
