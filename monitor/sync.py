@@ -167,18 +167,33 @@ def _sync_calls(
         days = _day_span(max(first_day, last_day - timedelta(days=source.lookback_days)), tomorrow)
 
     chunks = list(_chunks(days, source.chunk))
+    completed = _months_completed(chunks)
     for number, ((start, end), rows) in enumerate(zip(chunks, _prefetched(warehouse, chunks)), start=1):
         checkpoint("chunk_start")
         _replace_days(conn, source.name, start, end, rows, result)
+        monthly.refresh_months(conn, source.name, completed[number - 1])  # while the next chunk's query runs
         checkpoint("chunk_done")
         if progress is not None:
             progress(source.name, number, len(chunks), f"{start:%Y-%m-%d} → {end - timedelta(days=1):%Y-%m-%d}")
 
-    monthly.refresh_months(conn, source.name, days)
     _replace_undated(conn, source.name, warehouse.undated_counts(wconn, tomorrow), result)
     result.days = len(days)
     result.first_day, result.last_day = (days[0], days[-1]) if days else (None, None)
     store.save_watermark(conn, source.name, "calls", first_day=first_day, last_day=today, ingested_at=new_ingested)
+
+
+def _months_completed(chunks: list[tuple[date, date]]) -> list[list[date]]:
+    """Per chunk: the months (first days) that no later chunk touches, to be summed after it."""
+    last_chunk: dict[date, int] = {}
+    for index, (start, end) in enumerate(chunks):
+        month = start.replace(day=1)
+        while month < end:
+            last_chunk[month] = index
+            month = (month + timedelta(days=32)).replace(day=1)
+    completed: list[list[date]] = [[] for _ in chunks]
+    for month, index in sorted(last_chunk.items()):
+        completed[index].append(month)
+    return completed
 
 
 def _prefetched(warehouse: Warehouse, chunks: list[tuple[date, date]]) -> Iterator[list[RollupRow]]:

@@ -59,25 +59,28 @@ def _assert_consistent(store_url: str) -> None:
     pd.testing.assert_frame_equal(got, expected)
 
 
-def test_every_kind_of_sync_keeps_monthly_rollups_equal_to_the_daily_ones(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk", ["month", "week", "day"])
+def test_every_kind_of_sync_keeps_monthly_rollups_equal_to_the_daily_ones(tmp_path: Path, chunk: str) -> None:
+    """Months are summed once their last chunk is written, whether a chunk is a month, a week
+    that straddles two months, or a day."""
     calls = make_calls(4000, NOW, days=150)
     url = f"sqlite:///{tmp_path / 'wh.db'}"
     write_table(url, "llm_calls", calls, text_timestamps=True)
     store_url = f"sqlite:///{tmp_path / 'state.db'}"
-    _sync(native_source(url), store_url)
+    _sync(native_source(url, chunk=chunk), store_url)
     _assert_consistent(store_url)
 
     # late rows for old days (ingested now), then a lookback-only source, then a full resync
     late = make_calls(300, NOW - timedelta(days=90), days=40, seed=5, start_id=10_000)
     late["loaded_at"] = NOW.replace(tzinfo=None) + timedelta(hours=1)
     write_table(url, "llm_calls", pd.concat([calls, late]), text_timestamps=True)
-    _sync(native_source(url), store_url, now=NOW + timedelta(days=1))
+    _sync(native_source(url, chunk=chunk), store_url, now=NOW + timedelta(days=1))
     _assert_consistent(store_url)
-    without_ingested = native_source(url)
+    without_ingested = native_source(url, chunk=chunk)
     del without_ingested["calls"]["columns"]["ingested_at"]
     _sync(without_ingested, store_url, now=NOW + timedelta(days=2))
     _assert_consistent(store_url)
-    _sync(native_source(url), store_url, now=NOW + timedelta(days=2), full=True)
+    _sync(native_source(url, chunk=chunk), store_url, now=NOW + timedelta(days=2), full=True)
     _assert_consistent(store_url)
 
 
