@@ -11,6 +11,8 @@
   marks are drawn: no embedded or external font, and the page's CSS sets the family.
 - Only numbers and month names reach the charts, never workload names or failure texts (and the
   labels are XML-escaped anyway).
+- matplotlib is imported when the first `ChartRenderer` is made, so the commands and jobs that draw
+  no chart (sync, evaluate, alerts) neither load it nor carry its memory.
 """
 
 from __future__ import annotations
@@ -21,15 +23,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
-import matplotlib as mpl
-from matplotlib.axes import Axes
-from matplotlib.collections import PolyCollection
-from matplotlib.figure import Figure
-from matplotlib.transforms import Transform
-
 from reports.view import CallsChart, ExamplesChart
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.transforms import Transform
 
 INK = "#1f2937"
 MUTED = "#6b7280"
@@ -67,6 +68,8 @@ class ChartRenderer:
     """Draws the report's charts into one reused figure; see the module docstring."""
 
     def __init__(self) -> None:
+        from matplotlib.figure import Figure  # here, not at import: `ftready sync` never loads matplotlib
+
         self._figure = Figure(figsize=_FIGSIZE, dpi=_DPI)
         self._axes = self._figure.add_axes(_AXES_RECT)
         self._axes.set_axis_off()
@@ -74,6 +77,8 @@ class ChartRenderer:
 
     def calls(self, chart: CallsChart, *, salt: str) -> str:
         """Monthly calls (bars; the partial current month paler), the threshold line and the projection."""
+        from matplotlib.collections import PolyCollection
+
         ax = self._reset()
         months = [p.month for p in chart.months]
         slots = months + [m for m, _ in chart.projection if m not in months]
@@ -158,6 +163,8 @@ class ChartRenderer:
         self._labels.append(_Label(-0.45, y, label, "data", "start", "bottom", color, 7.5, bold=True, dy=2))
 
     def _svg(self, salt: str, label: str) -> str:
+        import matplotlib as mpl
+
         buffer = io.StringIO()
         with mpl.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"ftready:{salt}"}):
             self._figure.savefig(buffer, format="svg", metadata={"Date": None}, facecolor="none")
