@@ -150,9 +150,9 @@ def _ms_between_mysql(element: epoch_ms_between, compiler: SQLCompiler, **kw: An
     return f"(TIMESTAMPDIFF(MICROSECOND, {start}, {end}) / 1000.0)"
 
 
-def prepare_engine(engine: Engine, query_timeout: timedelta | None) -> None:
+def prepare_engine(engine: Engine, query_timeout: timedelta | None, *, duckdb_memory_limit: str | None = None) -> None:
     """Put every new connection in UTC and, where the database supports it, a statement timeout
-    (and, on PostgreSQL 11+, JIT compilation off)."""
+    (and, on PostgreSQL 11+, JIT compilation off; on DuckDB, which runs in this process, a memory limit)."""
     backend = engine.dialect.name
     timeout_ms = int(query_timeout.total_seconds() * 1000) if query_timeout else None
 
@@ -178,6 +178,8 @@ def prepare_engine(engine: Engine, query_timeout: timedelta | None) -> None:
                 )
         elif backend == "duckdb":
             statements.append("SET TimeZone = 'UTC'")
+            if duckdb_memory_limit:  # validated by settings: digits and a unit
+                statements.append(f"SET memory_limit = '{duckdb_memory_limit}'")
         elif backend == "sqlite":
             # A byte sequence that is not UTF-8 must not abort the whole query: decode it lossily.
             dbapi_conn.text_factory = lambda raw: raw.decode("utf-8", "replace")

@@ -108,6 +108,11 @@ class Warehouse:
                 f"{f' (query_timeout: {limit.total_seconds():g}s)' if limit else ''}: {text}; "
                 "raise query_timeout, or sync smaller chunks of days (chunk: week or day)"
             )
+        if "Out of Memory Error" in text and self.engine.dialect.name == "duckdb":
+            return (
+                f"source {self.name!r}: DuckDB needed more than its memory limit "
+                f"(duckdb_memory_limit: {self.source.duckdb_memory}): {text}; raise duckdb_memory_limit"
+            )
         if text.startswith(("no such table", "no such column")):
             return f"source {self.name!r}: the warehouse rejected a query: {text} (renamed or dropped while syncing?)"
         return (
@@ -399,7 +404,7 @@ def create_source_engine(source: SourceSettings) -> Engine:
                 f"source {source.name!r}: the driver for {source.display_location} is not installed ({exc}); "
                 "install the matching extra, e.g. pip install 'ftready[postgres]'"
             ) from None
-    prepare_engine(engine, source.query_timeout)
+    prepare_engine(engine, source.query_timeout, duckdb_memory_limit=source.duckdb_memory)
     return engine
 
 

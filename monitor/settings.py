@@ -246,8 +246,19 @@ class SourceSettings(_Strict):
     lookback_days: int = Field(default=3, ge=0, le=366)
     chunk: Literal["month", "week", "day"] = "month"
     query_timeout: Duration | None = None
+    # DuckDB runs inside ftready: the memory limit of its connections (see `duckdb_memory`)
+    duckdb_memory_limit: str | None = None
 
     _valid_url = field_validator("url")(_sqlalchemy_url)
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _size(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value.strip()):
+            raise ValueError(f"{value!r} is not a size; expected e.g. 32MB or 1GB")
+        return value.strip()
 
     @field_validator("path", mode="before")
     @classmethod
@@ -266,6 +277,16 @@ class SourceSettings(_Strict):
         if self.calls is None and self.examples is None:
             raise ValueError("a source needs `calls`, `examples` or both")
         return self
+
+    @property
+    def duckdb_memory(self) -> str | None:
+        """The memory limit for DuckDB connections: `duckdb_memory_limit`, else 32MB for a DuckDB
+        database (whose buffer cache would otherwise grow with the table; beyond the limit DuckDB
+        spills to its temp directory) and DuckDB's own default for `path:` files, whose CSV and
+        JSON readers need 32 MB buffers per thread."""
+        if self.duckdb_memory_limit is not None:
+            return self.duckdb_memory_limit
+        return "32MB" if self.url is not None else None
 
     @property
     def display_location(self) -> str:

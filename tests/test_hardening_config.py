@@ -62,6 +62,8 @@ CASES: list[tuple[str, str, Any, list[str]]] = [
     ("backfill-days-zero", "sources.0.backfill_days", 0, ["sources[0].backfill_days: Input should be greater than or equal to 1"]),
     ("chunk-year", "sources.0.chunk", "year", ["sources[0].chunk: Input should be 'month', 'week' or 'day'"]),
     ("query-timeout-words", "sources.0.query_timeout", "10 minutes", ["sources[0].query_timeout: '10 minutes' is not a duration"]),
+    ("duckdb-memory-words", "sources.0.duckdb_memory_limit", "a lot", ["sources[0].duckdb_memory_limit: 'a lot' is not a size; expected e.g. 32MB"]),
+    ("duckdb-memory-injection", "sources.0.duckdb_memory_limit", "1GB'; DROP TABLE x; --", ["sources[0].duckdb_memory_limit: \"1GB'; DROP TABLE x; --\" is not a size"]),
     ("examples-label-unmapped", "sources.0.examples.columns.label", DELETE,
      ["sources[0].examples.columns: missing required column mapping(s): label"]),
     ("page-size-tiny", "sources.0.examples.page_size", 5, ["sources[0].examples.page_size: Input should be greater than or equal to 100"]),

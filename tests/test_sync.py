@@ -81,6 +81,36 @@ def test_duckdb_rollups_equal_oracle(tmp_path: Path) -> None:
     _assert_matches_oracle(store_url, calls)
 
 
+@pytest.mark.parametrize("limit", [None, "1GB"])
+def test_duckdb_runs_under_the_source_memory_limit(tmp_path: Path, limit: str | None) -> None:
+    """DuckDB runs inside ftready: every connection carries `duckdb_memory_limit` (32MB unless set)."""
+    from connectors.warehouse import Warehouse
+
+    calls = make_calls(N, NOW)
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    write_table(url, "llm_calls", calls)
+    source = native_source(url, **({"duckdb_memory_limit": limit} if limit else {}))
+    warehouse = Warehouse(_settings(source, "sqlite://").sources[0])
+    try:
+        with warehouse.connect() as conn:
+            shown = conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar()
+    finally:
+        warehouse.close()
+    assert shown.replace(" ", "").removesuffix("iB") == {None: "30.5M", "1GB": "953.6M"}[limit]
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    _sync(source, store_url)
+    _assert_matches_oracle(store_url, calls)
+
+
+def test_duckdb_out_of_memory_names_the_setting_to_raise(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    write_table(url, "llm_calls", make_calls(N, NOW))
+    with pytest.raises(SourceError) as raised:
+        _sync(native_source(url, duckdb_memory_limit="4MB"), f"sqlite:///{tmp_path / 'state.db'}")
+    assert "DuckDB needed more than its memory limit (duckdb_memory_limit: 4MB)" in str(raised.value)
+    assert str(raised.value).endswith("raise duckdb_memory_limit")
+
+
 def test_postgres_rollups_equal_oracle(postgres_schema: tuple[str, str], tmp_path: Path) -> None:
     url, schema = postgres_schema
     calls = make_calls(N, NOW)
