@@ -280,13 +280,15 @@ class SourceSettings(_Strict):
 
     @property
     def duckdb_memory(self) -> str | None:
-        """The memory limit for DuckDB connections: `duckdb_memory_limit`, else 32MB for a DuckDB
-        database (whose buffer cache would otherwise grow with the table; beyond the limit DuckDB
-        spills to its temp directory) and DuckDB's own default for `path:` files, whose CSV and
-        JSON readers need 32 MB buffers per thread."""
+        """The memory limit for DuckDB connections: `duckdb_memory_limit`, else 128MB for a DuckDB
+        database (whose buffer cache would otherwise grow with the table to 80 % of RAM) and
+        DuckDB's own default for `path:` files, whose CSV and JSON readers need 32 MB buffers per
+        thread. The limit bounds what one query may hold: a query returning 60,000 groups needed more
+        than 32MB and less than 64MB (bench/RESULTS.md); a query that needs more fails with an error
+        that names the setting."""
         if self.duckdb_memory_limit is not None:
             return self.duckdb_memory_limit
-        return "32MB" if self.url is not None else None
+        return "128MB" if self.url is not None else None
 
     @property
     def display_location(self) -> str:

@@ -83,7 +83,7 @@ def test_duckdb_rollups_equal_oracle(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("limit", [None, "1GB"])
 def test_duckdb_runs_under_the_source_memory_limit(tmp_path: Path, limit: str | None) -> None:
-    """DuckDB runs inside ftready: every connection carries `duckdb_memory_limit` (32MB unless set)."""
+    """DuckDB runs inside ftready: every connection carries `duckdb_memory_limit` (128MB unless set)."""
     from connectors.warehouse import Warehouse
 
     calls = make_calls(N, NOW)
@@ -96,7 +96,7 @@ def test_duckdb_runs_under_the_source_memory_limit(tmp_path: Path, limit: str | 
             shown = conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar()
     finally:
         warehouse.close()
-    assert shown.replace(" ", "").removesuffix("iB") == {None: "30.5M", "1GB": "953.6M"}[limit]
+    assert shown.replace(" ", "").removesuffix("iB") == {None: "122.0M", "1GB": "953.6M"}[limit]
     store_url = f"sqlite:///{tmp_path / 'state.db'}"
     _sync(source, store_url)
     _assert_matches_oracle(store_url, calls)
