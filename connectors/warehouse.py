@@ -24,6 +24,7 @@ from connectors.dialects import prepare_engine, utc_day, uses_text_timestamps
 from connectors.presets import CallExprs, CallsContext, ExampleExprs, call_exprs, example_exprs
 from connectors.tables import reflect_table
 from monitor.errors import SourceError, first_line
+from monitor.gc_pause import gc_paused
 from monitor.histogram import BUCKETS, EDGES_MS, buckets_from_cumulative
 from monitor.settings import SourceSettings
 
@@ -210,8 +211,14 @@ class Warehouse:
             .group_by(*group_keys)
         )
 
-    def rollups(self, conn: Connection, start: date, end: date) -> Iterator[RollupRow]:
-        """Aggregated call rows for days in [start, end), computed by the warehouse.
+    def rollups(self, conn: Connection, start: date, end: date) -> list[RollupRow]:
+        """Aggregated call rows for days in [start, end), computed by the warehouse, built with the
+        cyclic garbage collector paused (see `monitor.gc_pause`)."""
+        with gc_paused():
+            return list(self._rollups(conn, start, end))
+
+    def _rollups(self, conn: Connection, start: date, end: date) -> Iterator[RollupRow]:
+        """The groups of `rollups()`, one by one.
 
         A chunk's groups (a few thousand at most) are fetched at once and read by position: fetching
         row by row (one driver call per row on DuckDB) and looking up 23 histogram keys by name per

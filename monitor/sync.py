@@ -30,6 +30,7 @@ from connectors.warehouse import RollupRow, Warehouse
 from monitor import monthly
 from monitor import store as tables
 from monitor.errors import FtreadyError, SourceError
+from monitor.gc_pause import gc_paused
 from monitor.histogram import BUCKET_COLUMNS
 from monitor.redact import excerpt as redacted_excerpt
 from monitor.settings import ExamplesSettings, Settings, SourceSettings, PROVENANCE_CLASSES
@@ -253,6 +254,14 @@ def _chunks(days: list[date], unit: str) -> Iterator[tuple[date, date]]:
 
 
 def _replace_days(
+    conn: Connection, source: str, start: date, end: date, rows: Iterable[RollupRow], result: SyncResult
+) -> None:
+    """Replace the chunk's days by its rows, with the cyclic garbage collector paused (see `monitor.gc_pause`)."""
+    with gc_paused():
+        _write_days(conn, source, start, end, rows, result)
+
+
+def _write_days(
     conn: Connection, source: str, start: date, end: date, rows: Iterable[RollupRow], result: SyncResult
 ) -> None:
     rollups: dict[tuple[str, str, str, str, date], tuple[Any, ...]] = {}  # store key → values, in column order
