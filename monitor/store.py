@@ -317,7 +317,7 @@ class Store:
 
 def _migrate(conn: Connection, current: int) -> None:
     """Bring a store written by an older ftready up to SCHEMA_VERSION (new tables exist already)."""
-    from monitor.monthly import rebuild_all
+    from monitor.monthly import rebuild_all  # here: monitor.monthly builds on this module's tables
 
     if current < 2:
         rebuild_all(conn)
