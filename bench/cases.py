@@ -187,7 +187,7 @@ def build_rollup_store(path: Path, *, workloads: int, days: int, seed: int = 7) 
     from monitor.monthly import rebuild_all
     from monitor.store import Store, call_rollups, examples
 
-    Store(f"sqlite:///{path}").dispose()  # creates the schema
+    store = Store(f"sqlite:///{path}")  # creates the schema
     rng = random.Random(seed)
     first = NOW.date() - timedelta(days=days - 1)
     models = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "claude-3-5-sonnet", "gemini-1.5-flash")
@@ -236,7 +236,6 @@ def build_rollup_store(path: Path, *, workloads: int, days: int, seed: int = 7) 
             "INSERT INTO watermarks (source, kind, first_day, last_day, consecutive_failures) VALUES (?, ?, ?, ?, 0)",
             ("bench", "calls", first.isoformat(), NOW.date().isoformat()),
         )
-    store = Store(f"sqlite:///{path}")
     with store.transaction() as conn:  # what the syncs would have kept alongside the daily rows
         rebuild_all(conn)
     store.dispose()

@@ -211,11 +211,11 @@ class Warehouse:
             .group_by(*group_keys)
         )
 
+    @gc_paused()
     def rollups(self, conn: Connection, start: date, end: date) -> list[RollupRow]:
         """Aggregated call rows for days in [start, end), computed by the warehouse, built with the
         cyclic garbage collector paused (see `monitor.gc_pause`)."""
-        with gc_paused():
-            return list(self._rollups(conn, start, end))
+        return list(self._rollups(conn, start, end))
 
     def _rollups(self, conn: Connection, start: date, end: date) -> Iterator[RollupRow]:
         """The groups of `rollups()`, one by one.

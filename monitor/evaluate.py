@@ -27,7 +27,7 @@ from monitor.metrics import (
     monthly_stats,
     production_failures,
 )
-from monitor.monthly import month_bounds, month_key
+from monitor.monthly import days_within, month_bounds, month_key
 from monitor.model import EvaluationRun, VerdictLevel, WorkloadMetrics, WorkloadProfile
 from monitor.patterns import PatternParams
 from monitor.pricing import PriceTable
@@ -144,11 +144,11 @@ def read_rollups(conn: sa.Connection, *, until: datetime, prices: PriceLookup) -
     ).where(m.c.month < month_key(whole_before)).group_by(m.c.workload, m.c.model, m.c.month)  # fmt: skip
     months = _read_frame(conn, by_month, numeric)
     pairs = months[["model", "month"]].drop_duplicates().itertuples(index=False)
-    mixed = [(model, _as_date(f"{month}-01")) for model, month in pairs if prices.changes_within(model, _as_date(f"{month}-01"))]
+    mixed = [(model, month) for model, month in pairs if prices.changes_within(model, _as_date(f"{month}-01"))]
     if mixed:
-        months = months[~pd.MultiIndex.from_frame(months[["model", "month"]]).isin([(x, month_key(d)) for x, d in mixed])]
-    partial = [sa.and_(t.c.model == model, *_days_of(t.c.day, *month_bounds(first))) for model, first in mixed]
-    partial.append(sa.and_(*_days_of(t.c.day, whole_before, recent_start)))
+        months = months[~pd.MultiIndex.from_frame(months[["model", "month"]]).isin(mixed)]
+    partial = [sa.and_(t.c.model == model, days_within(*month_bounds(_as_date(f"{month}-01")))) for model, month in mixed]
+    partial.append(days_within(whole_before, recent_start))
     starts = [d for d in prices.table.start_dates() if d < recent_start]
     period = sa.case(*((t.c.day >= start, i) for i, start in reversed(list(enumerate(starts, 1)))), else_=0) if starts else None
     by_day = sa.select(
@@ -174,10 +174,6 @@ def _raw(column: sa.ColumnElement[Any], name: str) -> sa.Label[Any]:
     if name == "cost_usd":
         return sa.type_coerce(column, sa.Float).label(name)
     return column.label(name)
-
-
-def _days_of(day: sa.ColumnElement[date], first: date, end: date) -> tuple[sa.ColumnElement[bool], ...]:
-    return (day >= first, day < end)
 
 
 def _read_frame(conn: sa.Connection, query: sa.Select[Any], numeric: list[str]) -> pd.DataFrame:
@@ -210,8 +206,11 @@ def read_examples(conn: sa.Connection, *, until: datetime) -> pd.DataFrame:
     column types: for ~100,000 examples that was a third of the read.
     """
     t = tables.examples
-    raw = {"created_at": sa.type_coerce(t.c.created_at, sa.String), "is_failure": sa.type_coerce(t.c.is_failure, sa.Integer)}
-    raw["human_labeled"] = sa.type_coerce(t.c.human_labeled, sa.Integer)
+    raw = {
+        "created_at": sa.type_coerce(t.c.created_at, sa.String),
+        "is_failure": sa.type_coerce(t.c.is_failure, sa.Integer),
+        "human_labeled": sa.type_coerce(t.c.human_labeled, sa.Integer),
+    }
     columns = [  # excerpts are only mined from failures: the rest stay in the store
         sa.case((t.c.is_failure, t.c.excerpt), else_=sa.null()).label(name)
         if name == "excerpt"

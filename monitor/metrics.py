@@ -441,10 +441,11 @@ def example_stats(examples: pd.DataFrame) -> dict[str, tuple[ExampleStats, tuple
     ids = examples["id"].to_numpy(dtype=object)[candidate]
     keys = [h if h is not None else f"id:{i}" for h, i in zip(hashes, ids)]
     key_codes, key_names = pd.factorize(np.array(keys, dtype=object))
+    stride = max(len(key_names), 1)  # (workload, input) as one number: workload * stride + input
     cand = pd.DataFrame(
         {
             "w": w[candidate],
-            "pair": w[candidate].astype("int64") * max(len(key_names), 1) + key_codes,  # (workload, input) as one number
+            "pair": w[candidate].astype("int64") * stride + key_codes,
             "failure": examples["is_failure"].astype(bool).to_numpy()[candidate],
             "ts": created.dt.tz_localize(None).to_numpy()[candidate],
             "month": month[candidate],
@@ -463,7 +464,7 @@ def example_stats(examples: pd.DataFrame) -> dict[str, tuple[ExampleStats, tuple
     total, real_n, candidates = count(w), count(w, real.astype("int64")), count(w[candidate])
     unique_n, trusted_n = count(unique["w"].to_numpy()), count(trusted["w"].to_numpy())
     synthetic_n, unknown_n = count(w[synthetic]), count(w[(provenance == "unknown").to_numpy()])
-    conflicts = count(conflicting // max(len(key_names), 1))
+    conflicts = count(conflicting // stride)
     failures = count(trusted["w"].to_numpy(), trusted["failure"].to_numpy(dtype="int64"))
     by_month = _cumulative_by_month(trusted["w"].to_numpy(), trusted["month"].to_numpy(), w[synthetic], month[synthetic])
     return {

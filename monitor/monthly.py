@@ -34,7 +34,7 @@ def refresh_months(conn: Connection, source: str, days: Iterable[date]) -> None:
         return
     m = call_rollups_monthly
     conn.execute(m.delete().where(m.c.source == source, m.c.month.in_([month_key(first) for first, _ in months])))
-    _insert_sums(conn, call_rollups.c.source == source, sa.or_(*(_within(first, end) for first, end in months)))
+    _insert_sums(conn, call_rollups.c.source == source, sa.or_(*(days_within(first, end) for first, end in months)))
 
 
 def rebuild_all(conn: Connection) -> None:
@@ -47,7 +47,8 @@ def delete_source(conn: Connection, source: str) -> None:
     conn.execute(call_rollups_monthly.delete().where(call_rollups_monthly.c.source == source))
 
 
-def _within(first: date, end: date) -> sa.ColumnElement[bool]:
+def days_within(first: date, end: date) -> sa.ColumnElement[bool]:
+    """Daily rollup rows of days in [first, end)."""
     return sa.and_(call_rollups.c.day >= first, call_rollups.c.day < end)
 
 

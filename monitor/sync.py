@@ -190,7 +190,7 @@ def _months_completed(chunks: list[tuple[date, date]]) -> list[list[date]]:
         month = start.replace(day=1)
         while month < end:
             last_chunk[month] = index
-            month = (month + timedelta(days=32)).replace(day=1)
+            month = monthly.month_bounds(month)[1]
     completed: list[list[date]] = [[] for _ in chunks]
     for month, index in sorted(last_chunk.items()):
         completed[index].append(month)
@@ -253,17 +253,11 @@ def _chunks(days: list[date], unit: str) -> Iterator[tuple[date, date]]:
         yield run_start, previous + timedelta(days=1)
 
 
+@gc_paused()
 def _replace_days(
     conn: Connection, source: str, start: date, end: date, rows: Iterable[RollupRow], result: SyncResult
 ) -> None:
     """Replace the chunk's days by its rows, with the cyclic garbage collector paused (see `monitor.gc_pause`)."""
-    with gc_paused():
-        _write_days(conn, source, start, end, rows, result)
-
-
-def _write_days(
-    conn: Connection, source: str, start: date, end: date, rows: Iterable[RollupRow], result: SyncResult
-) -> None:
     rollups: dict[tuple[str, str, str, str, date], tuple[Any, ...]] = {}  # store key → values, in column order
     bad: dict[tuple[date | None, str], int] = defaultdict(int)
     for row in rows:
