@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
+from connectors.dialects import execute
 from monitor.errors import SourceError, first_line
 
 
@@ -64,13 +65,11 @@ _DUCKDB_TYPES: tuple[tuple[str, type[sa.types.TypeEngine]], ...] = (
 def _reflect_duckdb(conn: Connection, table: str, schema: str | None) -> sa.Table:
     """duckdb-engine's inherited PostgreSQL reflection queries catalogs DuckDB lacks; the
     information schema answers the only question we ask: which columns, of which type."""
-    rows = conn.execute(
-        sa.text(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = :table AND table_schema = :schema ORDER BY ordinal_position"
-        ),
-        {"table": table, "schema": schema or "main"},
-    ).all()
+    query = sa.text(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = :table AND table_schema = :schema ORDER BY ordinal_position"
+    ).bindparams(table=table, schema=schema or "main")
+    rows = execute(conn, query).all()
     if not rows:
         raise NoSuchTableError(table)
     columns = []

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from connectors.dialects import prepare_engine, utc_day, uses_text_timestamps
+from connectors.dialects import execute, prepare_engine, utc_day, uses_text_timestamps
 from connectors.presets import CallExprs, CallsContext, ExampleExprs, call_exprs, example_exprs
 from connectors.tables import reflect_table
 from monitor.errors import SourceError, first_line
@@ -225,7 +225,7 @@ class Warehouse:
         row cost more than the query itself on a fast warehouse (see bench/RESULTS.md). Each group
         costs a few microseconds here: values are read by position and built into a named tuple.
         """
-        result = conn.execute(self.rollup_query(conn, start, end))
+        result = execute(conn, self.rollup_query(conn, start, end))
         position = {name: i for i, name in enumerate(result.keys())}
         rows = result.all()
         (workload, model, prompt_version, day, reason, calls, errors, input_tokens, output_tokens, cost_usd,
@@ -294,21 +294,21 @@ class Warehouse:
             ),  # fmt: skip
             *e.conditions,
         )
-        row = conn.execute(query).mappings().one()
+        row = execute(conn, query).mappings().one()
         return {reason: int(count) for reason, count in row.items() if count}
 
     def touched_days(self, conn: Connection, since: str | None) -> tuple[list[date], str | None]:
         """Days with rows ingested at or after `since`, and the newest ingested_at (ISO text)."""
         e, conditions = self._ingested_since(conn, since)
         day = utc_day(e.timestamp)
-        days = conn.execute(sa.select(day).where(*conditions).group_by(day)).scalars().all()
+        days = execute(conn, sa.select(day).where(*conditions).group_by(day)).scalars().all()
         return sorted(d for d in (_as_date(v) for v in days) if d is not None), self.newest_ingested(conn, since)
 
     def newest_ingested(self, conn: Connection, since: str | None = None) -> str | None:
         """The newest ingested_at (ISO text) of rows ingested at or after `since`. A backfill needs
         only this, not `touched_days`' scan of every day in the table."""
         e, conditions = self._ingested_since(conn, since)
-        return _as_text(conn.execute(sa.select(sa.func.max(e.ingested_at)).where(*conditions)).scalar())
+        return _as_text(execute(conn, sa.select(sa.func.max(e.ingested_at)).where(*conditions)).scalar())
 
     def _ingested_since(self, conn: Connection, since: str | None) -> tuple[CallExprs, list[ColumnElement]]:
         """The call expressions and the conditions selecting rows ingested at or after `since`."""
@@ -364,14 +364,14 @@ class Warehouse:
             cursor_key = _bind_like(columns.get("updated_at", columns["created_at"]), cursor[0])
             cursor_id = _bind_like(ident, cursor[1])
             query = query.where(sa.or_(key > cursor_key, sa.and_(key == cursor_key, ident > cursor_id)))
-        rows = conn.execute(query.order_by(key, ident).limit(limit)).mappings().all()
+        rows = execute(conn, query.order_by(key, ident).limit(limit)).mappings().all()
         return [dict(row) for row in rows]
 
     def examples_without_timestamp(self, conn: Connection) -> int:
         columns = self._example_columns(conn)
         key = self._example_key(columns)
         query = sa.select(sa.func.count()).select_from(self.examples_table(conn))
-        return int(conn.execute(query.where(key.is_(None), *self.example_exprs(conn).conditions)).scalar() or 0)
+        return int(execute(conn, query.where(key.is_(None), *self.example_exprs(conn).conditions)).scalar() or 0)
 
     # -- check --------------------------------------------------------------------------------
 

@@ -80,6 +80,8 @@ def write_table(url: str, table: str, frame: pd.DataFrame, *, schema: str | None
                 data[column] = data[column].dt.strftime("%Y-%m-%d %H:%M:%S")
     dtype = {c: sa.String(255) for c in data.columns if data[c].dtype == object}
     with engine.begin() as conn:
+        if engine.dialect.name == "duckdb":  # pandas' replace reflects through PostgreSQL catalogs DuckDB lacks
+            conn.execute(sa.schema.DropTable(sa.Table(table, sa.MetaData(), schema=schema), if_exists=True))
         data.to_sql(table, conn, schema=schema, index=False, if_exists="replace", dtype=dtype, chunksize=5000)
     engine.dispose()
 

@@ -111,6 +111,35 @@ def test_duckdb_out_of_memory_names_the_setting_to_raise(tmp_path: Path) -> None
     assert str(raised.value).endswith("raise duckdb_memory_limit")
 
 
+HOSTILE = ["it's", "back\\slash", "$1", "x'; DROP TABLE llm_calls; --", "<!channel>"]
+
+
+def test_duckdb_pages_hostile_ids_and_texts(tmp_path: Path) -> None:
+    """On DuckDB the statements' values are written into their SQL (`connectors.dialects.execute`):
+    quotes, backslashes and `$1` in the keyset cursor must come back exactly, page after page."""
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    write_table(url, "llm_calls", make_calls(300, NOW))
+    ids = [f"{HOSTILE[i % len(HOSTILE)]}{i}" for i in range(250)]
+    created = pd.Timestamp(NOW.replace(tzinfo=None)) - pd.Timedelta(days=1)  # one timestamp: ids order the pages
+    labels = pd.DataFrame(
+        {
+            "id": ids, "feature": "it's \\ $1", "created_at": created, "updated_at": created, "verdict": "fail",
+            "failure_mode": "O'Brien's \\n format", "source": "production", "labeled_by": "human",
+            "prompt": ids, "output": ids,
+        }
+    )  # fmt: skip
+    write_table(url, "llm_labels", labels)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    [result] = _sync(native_source(url, labels="llm_labels"), store_url)  # pages of 100: the cursor holds hostile ids
+    assert result.examples_upserted == len(ids)
+    with sa.create_engine(store_url).connect() as conn:
+        stored = conn.execute(sa.text("SELECT id, workload, failure_mode FROM examples")).all()
+    assert sorted(r.id for r in stored) == sorted(ids)
+    assert {(r.workload, r.failure_mode) for r in stored} == {("it's \\ $1", "O'Brien's \\n format")}
+    with sa.create_engine(url).connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM llm_calls").scalar() == 300
+
+
 def test_postgres_rollups_equal_oracle(postgres_schema: tuple[str, str], tmp_path: Path) -> None:
     url, schema = postgres_schema
     calls = make_calls(N, NOW)
@@ -175,14 +204,18 @@ def test_lookback_mode_counts_late_rows(tmp_path: Path) -> None:
     _assert_matches_oracle(store_url, pd.concat([calls, late]))
 
 
-def test_ingested_at_mode_recomputes_exactly_touched_days(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "duckdb"])
+def test_ingested_at_mode_recomputes_exactly_touched_days(tmp_path: Path, backend: str) -> None:
     calls = make_calls(N, NOW)
-    url = _sqlite_warehouse(tmp_path, calls)
+    text_timestamps = backend == "sqlite"
+    url = _sqlite_warehouse(tmp_path, calls) if text_timestamps else f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    if not text_timestamps:
+        write_table(url, "llm_calls", calls)
     store_url = f"sqlite:///{tmp_path / 'state.db'}"
     _sync(native_source(url), store_url)
     late = make_calls(100, NOW, days=60, seed=5, start_id=10**6)  # late rows for old days
     late["loaded_at"] = pd.Timestamp(NOW.replace(tzinfo=None)) + pd.Timedelta(minutes=30)
-    write_table(url, "llm_calls", pd.concat([calls, late]), text_timestamps=True)
+    write_table(url, "llm_calls", pd.concat([calls, late]), text_timestamps=text_timestamps)
     [result] = _sync(native_source(url), store_url, now=NOW + timedelta(hours=1))
     assert result.mode == "ingested"
     assert result.days <= late.created_at.dt.date.nunique() + 2
