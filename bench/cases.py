@@ -64,7 +64,7 @@ def bare(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def sync(spec: dict[str, Any]) -> dict[str, Any]:
-    import monitor.cli  # noqa: F401  (what `ftready sync` has loaded before it syncs: pandas, numpy)
+    import monitor.cli  # noqa: F401  (what `ftready sync` has loaded before it syncs)
     from monitor.settings import settings_from_dict
     from monitor.store import Store
     from monitor.sync import sync_all
