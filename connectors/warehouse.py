@@ -298,11 +298,16 @@ class Warehouse:
         return {reason: int(count) for reason, count in row.items() if count}
 
     def touched_days(self, conn: Connection, since: str | None) -> tuple[list[date], str | None]:
-        """Days with rows ingested at or after `since`, and the newest ingested_at (ISO text)."""
+        """Days with rows ingested at or after `since`, and the newest ingested_at (ISO text), from
+        one query: each day's newest ingested_at, the newest of them the watermark."""
         e, conditions = self._ingested_since(conn, since)
         day = utc_day(e.timestamp)
-        days = execute(conn, sa.select(day).where(*conditions).group_by(day)).scalars().all()
-        return sorted(d for d in (_as_date(v) for v in days) if d is not None), self.newest_ingested(conn, since)
+        rows = execute(conn, sa.select(day, sa.func.max(e.ingested_at)).where(*conditions).group_by(day)).all()
+        days = sorted(d for d in (_as_date(v) for v, _ in rows) if d is not None)
+        try:
+            return days, _as_text(max((ingested for _day, ingested in rows if ingested is not None), default=None))
+        except TypeError:  # a SQLite column can hold numbers and text: let the database order them
+            return days, self.newest_ingested(conn, since)
 
     def newest_ingested(self, conn: Connection, since: str | None = None) -> str | None:
         """The newest ingested_at (ISO text) of rows ingested at or after `since`. A backfill needs

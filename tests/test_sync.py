@@ -349,3 +349,21 @@ def test_sync_cli_json_reports_the_run(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["sync", "--json", "--config", str(config)]) == 0
     [result] = json.loads(capsys.readouterr().out)
     assert result["source"] == "wh" and result["mode"] == "backfill" and result["calls"] > 0
+
+
+def test_touched_days_orders_mixed_ingested_values_in_the_database(tmp_path: Path) -> None:
+    """A SQLite column can hold text on one row and a blob on another, which Python cannot order:
+    the newest ingested_at then comes from the database's own MAX, as a malformed row must not
+    stop the sync."""
+    from connectors.warehouse import Warehouse
+
+    url = _sqlite_warehouse(tmp_path, make_calls(20, NOW))
+    with sqlite3.connect(tmp_path / "wh.db") as raw:
+        raw.execute("UPDATE llm_calls SET loaded_at = X'ff' WHERE rowid = 1")
+    warehouse = Warehouse(_settings(native_source(url), "sqlite://").sources[0])
+    try:
+        with warehouse.connect() as conn:
+            days, newest = warehouse.touched_days(conn, "2000-01-01 00:00:00")
+    finally:
+        warehouse.close()
+    assert len(days) > 1 and newest is not None
