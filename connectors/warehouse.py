@@ -38,6 +38,7 @@ MAX_COST_USD = 1_000_000  # per call
 # a statement timeout: PostgreSQL query_canceled, MariaDB max_statement_time, MySQL max_execution_time
 _TIMEOUT_CODES = frozenset({"57014", 1969, 3024})
 EPOCH = date(1970, 1, 1)  # calls timestamped before this are quarantined as implausible_timestamp
+_DUCKDB_EVICT_TO = "8MB"  # the momentary DuckDB memory limit that empties its block cache after a chunk
 _ROLLUP_COLUMNS = (
     "workload", "model", "prompt_version", "day", "reason", "calls", "errors", "input_tokens", "output_tokens",
     "cost_usd", "cost_calls", "uncosted_input_tokens", "uncosted_output_tokens",
@@ -225,9 +226,8 @@ class Warehouse:
         row cost more than the query itself on a fast warehouse (see bench/RESULTS.md). Each group
         costs a few microseconds here: values are read by position and built into a named tuple.
         """
-        result = execute(conn, self.rollup_query(conn, start, end))
-        position = {name: i for i, name in enumerate(result.keys())}
-        rows = result.all()
+        keys, rows = self._fetch(conn, self.rollup_query(conn, start, end))
+        position = {name: i for i, name in enumerate(keys)}
         (workload, model, prompt_version, day, reason, calls, errors, input_tokens, output_tokens, cost_usd,
          cost_calls, uncosted_input, uncosted_output) = (position[name] for name in _ROLLUP_COLUMNS)  # fmt: skip
         latency_count = position.get("latency_count")
@@ -260,6 +260,31 @@ class Warehouse:
                 # each below_NN sums 0 or 1 over the group's rows: never NULL
                 tuple(buckets_from_cumulative(below(row), count)) if below and count else no_latency,
             )
+
+    def _fetch(self, conn: Connection, statement: sa.Executable) -> tuple[list[str], list[sa.Row[Any]]]:
+        """A query's column names and all its rows; on DuckDB, then its block cache emptied."""
+        result = execute(conn, statement)
+        keys, rows = list(result.keys()), list(result.all())
+        self._release_duckdb_cache(conn)
+        return keys, rows
+
+    def _release_duckdb_cache(self, conn: Connection) -> None:
+        """Empty DuckDB's cache of the table blocks the last query read.
+
+        DuckDB runs in this process and keeps every block it reads cached up to its memory limit,
+        so a sync's memory grew with the table until the limit (bench/RESULTS.md), though a sync
+        reads each block once (each chunk its own days; the watermark and undated scans once).
+        Lowering the limit makes DuckDB drop its unpinned blocks; the configured limit is then set
+        again for the next query, whose working set it bounds.
+        """
+        limit = self.source.duckdb_memory
+        if limit is None or self.engine.dialect.name != "duckdb":
+            return
+        try:
+            conn.exec_driver_sql(f"SET memory_limit = '{_DUCKDB_EVICT_TO}'")
+        except SQLAlchemyError:
+            pass  # blocks still pinned: they stay cached until the next query
+        conn.exec_driver_sql(f"SET memory_limit = '{limit}'")  # validated by settings: digits and a unit
 
     def undated_counts(self, conn: Connection, tomorrow: date) -> dict[str, int]:
         """Rows that belong to no day we can count: NULL or unparseable timestamps, in the future, or
@@ -294,15 +319,15 @@ class Warehouse:
             ),  # fmt: skip
             *e.conditions,
         )
-        row = execute(conn, query).mappings().one()
-        return {reason: int(count) for reason, count in row.items() if count}
+        keys, [row] = self._fetch(conn, query)
+        return {reason: int(count) for reason, count in zip(keys, row) if count}
 
     def touched_days(self, conn: Connection, since: str | None) -> tuple[list[date], str | None]:
         """Days with rows ingested at or after `since`, and the newest ingested_at (ISO text), from
         one query: each day's newest ingested_at, the newest of them the watermark."""
         e, conditions = self._ingested_since(conn, since)
         day = utc_day(e.timestamp)
-        rows = execute(conn, sa.select(day, sa.func.max(e.ingested_at)).where(*conditions).group_by(day)).all()
+        _keys, rows = self._fetch(conn, sa.select(day, sa.func.max(e.ingested_at)).where(*conditions).group_by(day))
         days = sorted(d for d in (_as_date(v) for v, _ in rows) if d is not None)
         try:
             return days, _as_text(max((ingested for _day, ingested in rows if ingested is not None), default=None))
@@ -313,7 +338,8 @@ class Warehouse:
         """The newest ingested_at (ISO text) of rows ingested at or after `since`. A backfill needs
         only this, not `touched_days`' scan of every day in the table."""
         e, conditions = self._ingested_since(conn, since)
-        return _as_text(execute(conn, sa.select(sa.func.max(e.ingested_at)).where(*conditions)).scalar())
+        _keys, [(newest,)] = self._fetch(conn, sa.select(sa.func.max(e.ingested_at)).where(*conditions))
+        return _as_text(newest)
 
     def _ingested_since(self, conn: Connection, since: str | None) -> tuple[CallExprs, list[ColumnElement]]:
         """The call expressions and the conditions selecting rows ingested at or after `since`."""
@@ -369,14 +395,15 @@ class Warehouse:
             cursor_key = _bind_like(columns.get("updated_at", columns["created_at"]), cursor[0])
             cursor_id = _bind_like(ident, cursor[1])
             query = query.where(sa.or_(key > cursor_key, sa.and_(key == cursor_key, ident > cursor_id)))
-        rows = execute(conn, query.order_by(key, ident).limit(limit)).mappings().all()
-        return [dict(row) for row in rows]
+        keys, rows = self._fetch(conn, query.order_by(key, ident).limit(limit))
+        return [dict(zip(keys, row)) for row in rows]
 
     def examples_without_timestamp(self, conn: Connection) -> int:
         columns = self._example_columns(conn)
         key = self._example_key(columns)
         query = sa.select(sa.func.count()).select_from(self.examples_table(conn))
-        return int(execute(conn, query.where(key.is_(None), *self.example_exprs(conn).conditions)).scalar() or 0)
+        _keys, [(count,)] = self._fetch(conn, query.where(key.is_(None), *self.example_exprs(conn).conditions))
+        return int(count or 0)
 
     # -- check --------------------------------------------------------------------------------
 

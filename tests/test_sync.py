@@ -102,6 +102,33 @@ def test_duckdb_runs_under_the_source_memory_limit(tmp_path: Path, limit: str | 
     _assert_matches_oracle(store_url, calls)
 
 
+def test_duckdb_cache_is_emptied_after_each_chunk_and_the_limit_restored(tmp_path: Path) -> None:
+    """A sync reads each block once: the blocks a chunk query read do not stay cached up to the limit."""
+    from connectors.warehouse import Warehouse
+
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    with sa.create_engine(url).begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE llm_calls AS SELECT 'c' || range AS call_id, "
+            "TIMESTAMP '2026-08-01' + to_seconds(range % 8000000) AS created_at, 'w' || (range % 7) AS feature, "
+            "'m' || (range % 3) AS model, hash(range) % 3000 AS prompt_tokens, hash(range + 1) % 800 AS completion_tokens, "
+            "(hash(range + 2) % 90000) / 10.0 AS latency_ms, 'ok' AS status, 0.001 AS cost, 'v1' AS prompt_version, "
+            "'production' AS environment, 'chat' AS operation, TIMESTAMP '2026-08-01' + to_seconds(range % 8000000) AS loaded_at "
+            "FROM range(3000000)"
+        )
+    warehouse = Warehouse(_settings(native_source(url), "sqlite://").sources[0])
+    cached = "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
+    try:
+        with warehouse.connect() as conn:
+            conn.exec_driver_sql("SELECT max(COLUMNS(*)) FROM llm_calls").all()  # every block read once
+            assert conn.exec_driver_sql(cached).scalar() > 16 * 2**20
+            assert sum(r.calls for r in warehouse.rollups(conn, NOW.date() - timedelta(days=200), NOW.date())) == 3_000_000
+            assert conn.exec_driver_sql(cached).scalar() <= 8 * 2**20
+            assert conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar().replace(" ", "") == "122.0MiB"
+    finally:
+        warehouse.close()
+
+
 def test_duckdb_out_of_memory_names_the_setting_to_raise(tmp_path: Path) -> None:
     url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
     write_table(url, "llm_calls", make_calls(N, NOW))
