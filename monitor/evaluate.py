@@ -56,7 +56,7 @@ def evaluate_store(settings: Settings, store: Store, *, now: datetime | None = N
             sa.select(sa.func.min(tables.watermarks.c.first_day)).where(tables.watermarks.c.kind == "calls")
         ).scalar()
         previous = previous_verdicts(conn, before=now)
-    names = sorted(set(rollups["workload"]) | set(examples["workload"]) | set(settings.workloads))
+    names = sorted({*rollups["workload"].unique(), *examples["workload"].unique(), *settings.workloads})
     params = {name: metric_params(workload_pack) for name, workload_pack in packs.items()}
     default_params = metric_params(pack)
     patterns = failure_patterns(
@@ -180,11 +180,15 @@ def _read_frame(conn: sa.Connection, query: sa.Select[Any], numeric: list[str]) 
     """The query's rows as a frame, `numeric` columns as int64 (a NULL sum as 0).
 
     Built column by column: inferring each column's type from a list of rows took pandas about
-    0.25 s for 200 workloads with 2 years of rollups.
+    0.25 s for 200 workloads with 2 years of rollups. The rows are the driver's own tuples, taken
+    from the cursor: every column is selected as the driver returns it (`_raw`), so SQLAlchemy's
+    per-row objects would only add time (~1 µs per row; ~0.2 s per evaluation of 200 workloads).
     """
     result = conn.execute(query)
     names = list(result.keys())
-    columns = list(zip(*result.all())) or [()] * len(names)
+    rows = result.cursor.fetchall()
+    result.close()
+    columns = list(zip(*rows)) or [()] * len(names)
     frame: dict[str, np.ndarray] = {}
     for name, values in zip(names, columns, strict=True):
         column = np.array(values, dtype=object)
@@ -217,8 +221,7 @@ def read_examples(conn: sa.Connection, *, until: datetime) -> pd.DataFrame:
         else raw[name].label(name) if name in raw else t.c[name]
         for name in _EXAMPLE_COLUMNS
     ]
-    rows = conn.execute(sa.select(*columns).where(t.c.created_at <= until)).all()
-    frame = pd.DataFrame([tuple(row) for row in rows], columns=list(_EXAMPLE_COLUMNS))
+    frame = _read_frame(conn, sa.select(*columns).where(t.c.created_at <= until), numeric=[])
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
     frame["is_failure"] = frame["is_failure"].astype(bool)
     frame["human_labeled"] = frame["human_labeled"].astype(bool)
