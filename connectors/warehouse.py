@@ -9,7 +9,7 @@ Labeled examples are pulled in keyset pages ordered by (updated_at or created_at
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from datetime import date, datetime, time
@@ -261,10 +261,10 @@ class Warehouse:
                 tuple(buckets_from_cumulative(below(row), count)) if below and count else no_latency,
             )
 
-    def _fetch(self, conn: Connection, statement: sa.Executable) -> tuple[list[str], list[sa.Row[Any]]]:
+    def _fetch(self, conn: Connection, statement: sa.Executable) -> tuple[list[str], Sequence[sa.Row[Any]]]:
         """A query's column names and all its rows; on DuckDB, then its block cache emptied."""
         result = execute(conn, statement)
-        keys, rows = list(result.keys()), list(result.all())
+        keys, rows = list(result.keys()), result.all()
         self._release_duckdb_cache(conn)
         return keys, rows
 
