@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+
+from monitor.settings import Settings
+from monitor.store import Store
+from monitor.sync import SyncResult, sync_all
 
 WORKLOADS = ["support-triage", "claims", "o'brien; DROP TABLE x", "search"]
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet"]
@@ -128,3 +133,12 @@ def store_rollups(store_url: str) -> pd.DataFrame:
     for column in ("calls", "errors", "input_tokens", "output_tokens"):
         frame[column] = frame[column].astype("int64")
     return frame.reset_index(drop=True)
+
+
+def sync_store(settings: Settings, **options: Any) -> list[SyncResult]:
+    """`sync_all` into the settings' store, opened for the sync and disposed after it."""
+    store = Store(settings.store_url)
+    try:
+        return sync_all(settings, store, **options)
+    finally:
+        store.dispose()

@@ -14,10 +14,8 @@ import pytest
 
 from monitor.errors import ConfigError, SourceError
 from monitor.settings import settings_from_dict
-from monitor.store import Store
-from monitor.sync import sync_all
 from tests.conftest import NOW
-from tests.factories import make_calls, native_source, oracle_rollups, store_rollups
+from tests.factories import make_calls, native_source, oracle_rollups, store_rollups, sync_store
 from tests.test_presets import assert_rollups, stored_examples, sync
 from tests.test_presets_factories import helicone_requests, langfuse_tables, make_truth, otel_spans, stored_rollups, write_frame
 
@@ -117,12 +115,7 @@ def test_native_csv_gz_directory_and_schema_qualified_view(tmp_path: Path) -> No
     source["path"] = str(folder)  # a directory is read whole
     source["backfill_days"] = 70
     store_url = f"sqlite:///{tmp_path / 'state.db'}"
-    settings = settings_from_dict({"store": {"url": store_url}, "sources": [source]}, env={})
-    store = Store(store_url)
-    try:
-        sync_all(settings, store, now=NOW)
-    finally:
-        store.dispose()
+    sync_store(settings_from_dict({"store": {"url": store_url}, "sources": [source]}, env={}), now=NOW)
     pd.testing.assert_frame_equal(store_rollups(store_url), oracle_rollups(calls), check_dtype=False)
 
 

@@ -30,11 +30,9 @@ import pytest
 import yaml
 
 from monitor.settings import settings_from_dict
-from monitor.store import Store
-from monitor.sync import sync_all
 from tests.conftest import NOW
 from tests.crash_harness import Harness, harness
-from tests.factories import make_calls, native_source, write_table
+from tests.factories import make_calls, native_source, sync_store, write_table
 
 COMPARED = ("call_rollups", "call_rollups_monthly", "quarantine", "examples", "quarantined_examples")
 SIGKILL = 9
@@ -117,12 +115,7 @@ def write_config(directory: Path, warehouse: Path) -> tuple[Path, Path]:
 def fresh_recompute(directory: Path, warehouse: Path, now: datetime) -> dict[str, list[tuple[Any, ...]]]:
     directory.mkdir()
     config, store_path = write_config(directory, warehouse)
-    settings = settings_from_dict(yaml.safe_load(config.read_text(encoding="utf-8")), env={})
-    store = Store(settings.store_url)
-    try:
-        sync_all(settings, store, now=now)
-    finally:
-        store.dispose()
+    sync_store(settings_from_dict(yaml.safe_load(config.read_text(encoding="utf-8")), env={}), now=now)
     return snapshot(store_path)
 
 

@@ -42,7 +42,7 @@ from monitor.store import Store, alert_states, outbox, report_runs
 from monitor.sync import sync_all
 from tests.conftest import MYSQL_URL, NOW, POSTGRES_URL, needs_mysql, needs_postgres
 from tests.daemon_support import FakeClock
-from tests.factories import make_calls, native_source, write_table
+from tests.factories import make_calls, native_source, sync_store, write_table
 from tests.slack_server import TOKEN, FakeSlack, slack_server  # noqa: F401
 
 COMPARED = ("call_rollups", "call_rollups_monthly", "quarantine", "examples")
@@ -102,20 +102,12 @@ def snapshot(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
 def fresh(url: str, tmp_path: Path, now: datetime) -> dict[str, list[tuple[Any, ...]]]:
     """The compared tables of a fresh full recompute of `url` at `now`."""
     settings = make_settings(url, tmp_path, store=f"fresh-{uuid.uuid4().hex[:6]}.db")
-    store = Store(settings.store_url)
-    try:
-        sync_all(settings, store, now=now)
-    finally:
-        store.dispose()
+    sync(settings, now)
     return snapshot(settings)
 
 
 def sync(settings: Settings, now: datetime, checkpoint: Callable[[str], None] | None = None) -> None:
-    store = Store(settings.store_url)
-    try:
-        sync_all(settings, store, now=now, checkpoint=checkpoint)
-    finally:
-        store.dispose()
+    sync_store(settings, now=now, checkpoint=checkpoint)
 
 
 def write_config(settings_dict: dict[str, Any], path: Path) -> Path:

@@ -16,20 +16,14 @@ from monitor.metrics import PriceLookup, annotate
 from monitor.pricing import PriceEntry, PriceTable
 from monitor.settings import settings_from_dict
 from monitor.store import ROLLUP_VALUES, SCHEMA_VERSION, Store
-from monitor.sync import sync_all
 from tests.conftest import NOW
-from tests.factories import make_calls, native_source, write_table
+from tests.factories import make_calls, native_source, sync_store, write_table
 
 SUMMED = ["calls", "errors", "input_tokens", "output_tokens", "cost_calls", "lat_b00", "lat_b12", "lat_b23"]
 
 
 def _sync(source: dict, store_url: str, *, now: datetime = NOW, full: bool = False) -> None:
-    settings = settings_from_dict({"store": {"url": store_url}, "sources": [source]}, env={})
-    store = Store(settings.store_url)
-    try:
-        sync_all(settings, store, now=now, full=full)
-    finally:
-        store.dispose()
+    sync_store(settings_from_dict({"store": {"url": store_url}, "sources": [source]}, env={}), now=now, full=full)
 
 
 def _monthly_vs_daily(store_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:

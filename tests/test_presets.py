@@ -13,9 +13,8 @@ import sqlalchemy as sa
 
 from monitor.errors import ConfigError, SourceError
 from monitor.settings import settings_from_dict
-from monitor.store import Store
-from monitor.sync import sync_all
 from tests.conftest import MYSQL_URL, NOW, POSTGRES_URL
+from tests.factories import sync_store
 from tests.test_presets_factories import (
     helicone_requests,
     langfuse_tables,
@@ -66,12 +65,7 @@ def sync(source: dict[str, Any], tmp_path: Path) -> tuple[list[Any], str]:
     store_url = f"sqlite:///{tmp_path / 'state.db'}"
     # 70 days hold all generated data: fewer monthly chunks than the 400-day default, so the tests stay fast
     source = {"name": "src", "backfill_days": 70, **source}
-    settings = settings_from_dict({"store": {"url": store_url}, "sources": [source]}, env={})
-    store = Store(settings.store_url)
-    try:
-        return sync_all(settings, store, now=NOW), store_url
-    finally:
-        store.dispose()
+    return sync_store(settings_from_dict({"store": {"url": store_url}, "sources": [source]}, env={}), now=NOW), store_url
 
 
 def stored_examples(store_url: str) -> pd.DataFrame:

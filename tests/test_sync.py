@@ -15,10 +15,8 @@ import yaml
 from monitor.cli import main
 from monitor.errors import SourceError
 from monitor.settings import settings_from_dict
-from monitor.store import Store
-from monitor.sync import sync_all
 from tests.conftest import NOW
-from tests.factories import make_calls, native_source, oracle_rollups, store_rollups, write_table
+from tests.factories import make_calls, native_source, oracle_rollups, store_rollups, sync_store, write_table
 
 N = 3000
 
@@ -34,12 +32,7 @@ def _sqlite_warehouse(tmp_path: Path, calls: pd.DataFrame) -> str:
 
 
 def _sync(source: dict, store_url: str, **kwargs):
-    settings = _settings(source, store_url)
-    store = Store(settings.store_url)
-    try:
-        return sync_all(settings, store, now=kwargs.pop("now", NOW), **kwargs)
-    finally:
-        store.dispose()
+    return sync_store(_settings(source, store_url), now=kwargs.pop("now", NOW), **kwargs)
 
 
 def _assert_matches_oracle(store_url: str, calls: pd.DataFrame) -> None:
@@ -368,8 +361,6 @@ def test_check_passes_on_a_good_source(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_sync_cli_json_reports_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import json
-
     url = _sqlite_warehouse(tmp_path, make_calls(300, NOW))
     config = tmp_path / "ftready.yaml"
     config.write_text(yaml.safe_dump({"store": {"url": f"sqlite:///{tmp_path / 'state.db'}"}, "sources": [native_source(url)]}))
