@@ -167,9 +167,23 @@ def execute(conn: Connection, statement: Executable) -> CursorResult[Any]:
     return conn.exec_driver_sql(str(sql))
 
 
+_HASH_AGGREGATION = ("SET enable_sort = off", "SET work_mem = '64MB'")
+"""PostgreSQL session settings for ftready's GROUP BY queries. Without extended statistics the
+planner estimates the groups of (workload, model, prompt version, day, reason) as about the rows
+(it multiplies the columns' distinct counts), so it sorts every row of a chunk by its text keys
+under the collation, on disk at the default 4MB work_mem, then aggregates the sorted runs. The groups
+are in fact few (workloads × models × days), and a hash aggregate reads each row once: a month of
+the benchmark's 10M-row table took 1.9 to 2.4 s sorted and 1.5 s hashed (bench/RESULTS.md).
+`enable_sort = off` only discourages a sort where another plan exists (a keyset page without an
+index still sorts); 64MB holds a month's hash table, and PostgreSQL 13+ spills a hash aggregate
+that outgrows it (work_mem × hash_mem_multiplier) to disk instead of growing, hence the version
+check. Both are session settings: nothing changes on the server."""
+
+
 def prepare_engine(engine: Engine, query_timeout: timedelta | None, *, duckdb_memory_limit: str | None = None) -> None:
     """Put every new connection in UTC and, where the database supports it, a statement timeout
-    (and, on PostgreSQL 11+, JIT compilation off; on DuckDB, which runs in this process, a memory limit)."""
+    (and, on PostgreSQL, JIT compilation off and `_HASH_AGGREGATION`; on DuckDB, which runs in this
+    process, a memory limit)."""
     backend = engine.dialect.name
     timeout_ms = int(query_timeout.total_seconds() * 1000) if query_timeout else None
 
@@ -178,10 +192,13 @@ def prepare_engine(engine: Engine, query_timeout: timedelta | None, *, duckdb_me
         statements: list[str] = []
         if backend == "postgresql":
             statements.append("SET TIME ZONE 'UTC'")
-            if _server_version(dbapi_conn) >= 110000:
+            version = _server_version(dbapi_conn)
+            if version >= 110000:
                 # JIT compiles the histogram's 23 CASE sums anew for every chunk query: seconds each,
                 # more than it saves on a chunk's rows (measured in bench/RESULTS.md).
                 statements.append("SET jit = off")
+            if version >= 130000:
+                statements.extend(_HASH_AGGREGATION)
             if timeout_ms:
                 statements.append(f"SET statement_timeout = {timeout_ms}")
         elif backend in ("mysql", "mariadb"):

@@ -134,6 +134,15 @@ class Warehouse:
         return self._calls
 
     @property
+    def query_concurrency(self) -> int:
+        """How many chunk queries a sync keeps running at once: the source's `concurrent_queries`,
+        else 1 on DuckDB, which already spreads one query over every core inside this process, and
+        2 elsewhere, where a server (or SQLite, which releases the GIL) runs a query on one core."""
+        if self.source.concurrent_queries is not None:
+            return self.source.concurrent_queries
+        return 1 if self.engine.dialect.name == "duckdb" else 2
+
+    @property
     def has_ingested_at(self) -> bool:
         return self.source.calls is not None and "ingested_at" in self.source.calls.columns
 

@@ -246,6 +246,8 @@ class SourceSettings(_Strict):
     lookback_days: int = Field(default=3, ge=0, le=366)
     chunk: Literal["month", "week", "day"] = "month"
     query_timeout: Duration | None = None
+    # chunk queries a backfill keeps running in the warehouse at once (default: see Warehouse.query_concurrency)
+    concurrent_queries: int | None = Field(default=None, ge=1, le=8)
     # DuckDB runs inside ftready: the memory limit of its connections (see `duckdb_memory`)
     duckdb_memory_limit: str | None = None
 

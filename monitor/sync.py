@@ -14,11 +14,14 @@ Which days are recomputed:
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import time as clock
 import unicodedata
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections import defaultdict, deque
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -169,13 +172,15 @@ def _sync_calls(
 
     chunks = list(_chunks(days, source.chunk))
     completed = _months_completed(chunks)
-    for number, ((start, end), rows) in enumerate(zip(chunks, _prefetched(warehouse, chunks)), start=1):
-        checkpoint("chunk_start")
-        _replace_days(conn, source.name, start, end, rows, result)
-        monthly.refresh_months(conn, source.name, completed[number - 1])  # while the next chunk's query runs
-        checkpoint("chunk_done")
-        if progress is not None:
-            progress(source.name, number, len(chunks), f"{start:%Y-%m-%d} → {end - timedelta(days=1):%Y-%m-%d}")
+    warehouse.calls(wconn)  # the table is reflected once, before the helper threads query it
+    with closing(_prefetched(warehouse, chunks)) as fetched:
+        for number, ((start, end), rows) in enumerate(zip(chunks, fetched), start=1):
+            checkpoint("chunk_start")
+            _replace_days(conn, source.name, start, end, rows, result)
+            monthly.refresh_months(conn, source.name, completed[number - 1])  # while the next chunk's query runs
+            checkpoint("chunk_done")
+            if progress is not None:
+                progress(source.name, number, len(chunks), f"{start:%Y-%m-%d} → {end - timedelta(days=1):%Y-%m-%d}")
 
     _replace_undated(conn, source.name, warehouse.undated_counts(wconn, tomorrow), result)
     result.days = len(days)
@@ -197,35 +202,50 @@ def _months_completed(chunks: list[tuple[date, date]]) -> list[list[date]]:
     return completed
 
 
-def _prefetched(warehouse: Warehouse, chunks: list[tuple[date, date]]) -> Iterator[list[RollupRow]]:
-    """Each chunk's rollups in order, with the next chunk's query already running in the warehouse
-    while the caller writes this one (one helper thread, on a warehouse connection of its own).
-    Writing a chunk's rows costs a few seconds per 60,000 groups; overlapped, a backfill takes
-    about the warehouse's own time instead of that time plus ours (bench/RESULTS.md)."""
+def _prefetched(warehouse: Warehouse, chunks: list[tuple[date, date]]) -> Generator[list[RollupRow], None, None]:
+    """Each chunk's rollups in order, with the next chunks' queries already running in the warehouse
+    while the caller writes this one: `Warehouse.query_concurrency` queries at once, each on a
+    warehouse connection of its own, from helper threads.
+
+    Overlapping the writes with the queries makes a backfill take about the warehouse's own time
+    instead of that time plus ours; running two month queries at once keeps two cores of a
+    PostgreSQL or MySQL server busy where each query is planned on one (bench/RESULTS.md). A chunk's
+    result is a few thousand groups, so holding the next ones costs little memory. If a query fails,
+    its error is raised once the queries already running have returned (each is bounded by the
+    source's `query_timeout`)."""
     if not chunks:
         return
-    held: list[Any] = []  # the helper thread's connection context, opened on its first fetch
+    idle: queue.SimpleQueue[Connection] = queue.SimpleQueue()  # connections between two fetches
+    opened: list[AbstractContextManager[Connection]] = []
+    lock = threading.Lock()
 
     def fetch(start: date, end: date) -> list[RollupRow]:
-        if not held:
-            context = warehouse.connect()
-            held.append((context, context.__enter__()))
-        return list(warehouse.rollups(held[0][1], start, end))
-
-    def close() -> None:
-        if held:
-            held[0][0].__exit__(None, None, None)
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ftready-sync") as pool:
         try:
-            pending = pool.submit(fetch, *chunks[0])
-            for following in [*chunks[1:], None]:
-                rows = pending.result()
-                if following is not None:
-                    pending = pool.submit(fetch, *following)
-                yield rows
+            conn = idle.get_nowait()
+        except queue.Empty:
+            context = warehouse.connect()
+            conn = context.__enter__()
+            with lock:
+                opened.append(context)
+        try:
+            return warehouse.rollups(conn, start, end)
         finally:
-            pool.submit(close).result()
+            idle.put(conn)
+
+    ahead = min(warehouse.query_concurrency, len(chunks))
+    pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="ftready-sync")
+    try:
+        pending = deque(pool.submit(fetch, *chunk) for chunk in chunks[:ahead])
+        for following in chunks[ahead:]:
+            rows = pending.popleft().result()
+            pending.append(pool.submit(fetch, *following))
+            yield rows
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # the connections are closed once no query runs
+        for context in opened:
+            context.__exit__(None, None, None)
 
 
 def _day_span(start: date, end: date) -> list[date]:

@@ -62,6 +62,8 @@ CASES: list[tuple[str, str, Any, list[str]]] = [
     ("backfill-days-zero", "sources.0.backfill_days", 0, ["sources[0].backfill_days: Input should be greater than or equal to 1"]),
     ("chunk-year", "sources.0.chunk", "year", ["sources[0].chunk: Input should be 'month', 'week' or 'day'"]),
     ("query-timeout-words", "sources.0.query_timeout", "10 minutes", ["sources[0].query_timeout: '10 minutes' is not a duration"]),
+    ("concurrent-queries-zero", "sources.0.concurrent_queries", 0, ["sources[0].concurrent_queries: Input should be greater than or equal to 1"]),
+    ("concurrent-queries-many", "sources.0.concurrent_queries", 64, ["sources[0].concurrent_queries: Input should be less than or equal to 8"]),
     ("duckdb-memory-words", "sources.0.duckdb_memory_limit", "a lot", ["sources[0].duckdb_memory_limit: 'a lot' is not a size; expected e.g. 32MB"]),
     ("duckdb-memory-injection", "sources.0.duckdb_memory_limit", "1GB'; DROP TABLE x; --", ["sources[0].duckdb_memory_limit: \"1GB'; DROP TABLE x; --\" is not a size"]),
     ("examples-label-unmapped", "sources.0.examples.columns.label", DELETE,
