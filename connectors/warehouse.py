@@ -135,12 +135,14 @@ class Warehouse:
 
     @property
     def query_concurrency(self) -> int:
-        """How many chunk queries a sync keeps running at once: the source's `concurrent_queries`,
-        else 1 on DuckDB, which already spreads one query over every core inside this process, and
-        2 elsewhere, where a server (or SQLite, which releases the GIL) runs a query on one core."""
-        if self.source.concurrent_queries is not None:
-            return self.source.concurrent_queries
-        return 1 if self.engine.dialect.name == "duckdb" else 2
+        """How many chunk queries a sync keeps running at once: 1 on DuckDB, which already spreads
+        one query over every core inside this process and whose memory limit, lowered between
+        queries to empty its cache (`_release_duckdb_cache`), is shared by all its connections
+        (settings refuse more); elsewhere the source's `concurrent_queries`, by default 2, as a
+        server (or SQLite, which releases the GIL while it steps) runs each query on one core."""
+        if self.engine.dialect.name == "duckdb":
+            return 1
+        return self.source.concurrent_queries or 2
 
     @property
     def has_ingested_at(self) -> bool:

@@ -278,7 +278,19 @@ class SourceSettings(_Strict):
             raise ValueError("give exactly one of `url` (a SQLAlchemy URL) or `path` (a file glob)")
         if self.calls is None and self.examples is None:
             raise ValueError("a source needs `calls`, `examples` or both")
+        if (self.concurrent_queries or 1) > 1 and self.runs_on_duckdb:
+            raise ValueError(
+                "concurrent_queries: DuckDB runs one query at a time over every core, inside ftready, and the "
+                "sync empties its cache between queries; leave concurrent_queries unset (or 1) on DuckDB and file sources"
+            )
         return self
+
+    @property
+    def runs_on_duckdb(self) -> bool:
+        """DuckDB runs this source's queries: a DuckDB database or `path:` files."""
+        return self.path is not None or (
+            self.url is not None and make_url(self.url.get_secret_value()).get_backend_name() == "duckdb"
+        )
 
     @property
     def duckdb_memory(self) -> str | None:

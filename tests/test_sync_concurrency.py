@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from connectors.warehouse import RollupRow, Warehouse
+from monitor.cli import main
 from monitor.errors import SourceError
 from monitor.settings import settings_from_dict
 from monitor.store import Store
@@ -111,7 +113,8 @@ def test_the_default_is_one_query_on_duckdb_and_two_elsewhere(tmp_path: Path) ->
     assert concurrency(f"duckdb:///{tmp_path / 'wh.duckdb'}") == 1  # DuckDB spreads one query over every core
     assert concurrency(f"sqlite:///{tmp_path / 'wh.db'}") == 2
     assert concurrency("postgresql+psycopg://ro@warehouse.internal/db") == 2
-    assert concurrency(f"duckdb:///{tmp_path / 'wh.duckdb'}", concurrent_queries=3) == 3
+    assert concurrency(f"sqlite:///{tmp_path / 'wh.db'}", concurrent_queries=3) == 3
+    assert concurrency(f"duckdb:///{tmp_path / 'wh.duckdb'}", concurrent_queries=1) == 1
 
 
 def test_postgres_sessions_plan_the_rollups_as_a_hash_aggregate(postgres_schema: tuple[str, str]) -> None:
@@ -130,3 +133,15 @@ def test_postgres_sessions_plan_the_rollups_as_a_hash_aggregate(postgres_schema:
         warehouse.close()
     assert shown == {"enable_sort": "off", "work_mem": "64MB", "jit": "off"}
     assert "HashAggregate" in plan and "Sort" not in plan
+
+
+def test_concurrent_queries_on_duckdb_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """DuckDB's memory limit is one for all its connections: a second query would run out of memory
+    when the sync empties the cache after the first (found in the benchmark), so settings refuse it."""
+    source = native_source(f"duckdb:///{tmp_path / 'wh.duckdb'}", concurrent_queries=2)
+    config = tmp_path / "ftready.yaml"
+    config.write_text(yaml.safe_dump({"store": {"url": f"sqlite:///{tmp_path / 'state.db'}"}, "sources": [source]}))
+    assert main(["check", "--config", str(config)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and len(captured.err.strip().splitlines()) == 1, captured.err
+    assert "sources[0]" in captured.err and "leave concurrent_queries unset (or 1) on DuckDB" in captured.err
