@@ -170,10 +170,10 @@ def _sync_calls(
         last_day = mark.get("last_day") or first_day
         days = _day_span(max(first_day, last_day - timedelta(days=source.lookback_days)), tomorrow)
 
-    chunks = list(_chunks(days, source.chunk))
+    chunks = _spread(list(_chunks(days, source.chunk)), warehouse.query_concurrency)
     completed = _months_completed(chunks)
     warehouse.calls(wconn)  # the table is reflected once, before the helper threads query it
-    with closing(_prefetched(warehouse, chunks)) as fetched:
+    with closing(_prefetched(warehouse, chunks, wconn)) as fetched:
         for number, ((start, end), rows) in enumerate(zip(chunks, fetched), start=1):
             checkpoint("chunk_start")
             _replace_days(conn, source.name, start, end, rows, result)
@@ -202,10 +202,13 @@ def _months_completed(chunks: list[tuple[date, date]]) -> list[list[date]]:
     return completed
 
 
-def _prefetched(warehouse: Warehouse, chunks: list[tuple[date, date]]) -> Generator[list[RollupRow], None, None]:
+def _prefetched(
+    warehouse: Warehouse, chunks: list[tuple[date, date]], wconn: Connection
+) -> Generator[list[RollupRow], None, None]:
     """Each chunk's rollups in order, with the next chunks' queries already running in the warehouse
     while the caller writes this one: `Warehouse.query_concurrency` queries at once, each on a
-    warehouse connection of its own, from helper threads.
+    warehouse connection of its own, from helper threads. The first is the sync's own connection
+    `wconn`, which the caller leaves alone until this generator is closed; more are opened as needed.
 
     Overlapping the writes with the queries makes a backfill take about the warehouse's own time
     instead of that time plus ours; running two month queries at once keeps two cores of a
@@ -216,6 +219,7 @@ def _prefetched(warehouse: Warehouse, chunks: list[tuple[date, date]]) -> Genera
     if not chunks:
         return
     idle: queue.SimpleQueue[Connection] = queue.SimpleQueue()  # connections between two fetches
+    idle.put(wconn)
     opened: list[AbstractContextManager[Connection]] = []
     lock = threading.Lock()
 
@@ -246,6 +250,21 @@ def _prefetched(warehouse: Warehouse, chunks: list[tuple[date, date]]) -> Genera
         pool.shutdown(wait=True, cancel_futures=True)  # the connections are closed once no query runs
         for context in opened:
             context.__exit__(None, None, None)
+
+
+def _spread(chunks: list[tuple[date, date]], parts: int) -> list[tuple[date, date]]:
+    """The chunks, the longest split in two at a day until there are `parts` of them (or every one is
+    a day), so that an incremental sync's few days also run as `parts` queries at once. A day's
+    groups do not depend on the other days: splitting changes which query counts a day, not what it counts."""
+    chunks = list(chunks)
+    while 0 < len(chunks) < parts:
+        longest = max(range(len(chunks)), key=lambda i: (chunks[i][1] - chunks[i][0]).days)
+        start, end = chunks[longest]
+        if (end - start).days < 2:
+            break
+        middle = start + timedelta(days=(end - start).days // 2)
+        chunks[longest : longest + 1] = [(start, middle), (middle, end)]
+    return chunks
 
 
 def _day_span(start: date, end: date) -> list[date]:

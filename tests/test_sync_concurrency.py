@@ -78,6 +78,34 @@ def test_chunk_queries_run_together_and_the_rows_equal_the_oracle(tmp_path: Path
     pd.testing.assert_frame_equal(store_rollups(settings.store_url), oracle_rollups(calls), check_dtype=False)
 
 
+@pytest.mark.parametrize("mode", ["ingested", "lookback"])
+def test_an_incremental_syncs_few_days_also_run_as_two_queries_at_once(tmp_path: Path, mode: str) -> None:
+    """Three recent days recomputed (one chunk of the month) are split across the two queries."""
+    calls, settings = _setup(tmp_path)
+    source = settings.sources[0]
+    if mode == "lookback":
+        source = source.model_copy(update={"calls": source.calls.model_copy(update={"columns": {
+            k: v for k, v in source.calls.columns.items() if k != "ingested_at"}})})  # fmt: skip
+    store = Store(settings.store_url)
+    try:
+        sync_source(source, store, now=NOW)
+        late = make_calls(300, NOW, days=2, seed=9, start_id=10**6)
+        late["loaded_at"] = pd.Timestamp(NOW.replace(tzinfo=None)) + pd.Timedelta(minutes=5)
+        write_table(source.url.get_secret_value(), "llm_calls", pd.concat([calls, late]), text_timestamps=True)
+        warehouse = ObservedWarehouse(source, meet=2)
+        try:
+            result = sync_source(source, store, now=NOW + pd.Timedelta(hours=1), warehouse=warehouse)
+        finally:
+            warehouse.close()
+    finally:
+        store.dispose()
+    assert result.mode == mode and result.days >= 2
+    assert warehouse.most_at_once == 2 and len(warehouse.started) == 2
+    pd.testing.assert_frame_equal(
+        store_rollups(settings.store_url), oracle_rollups(pd.concat([calls, late])), check_dtype=False
+    )
+
+
 def test_a_failing_chunk_query_fails_the_sync_and_leaves_the_store_as_it_was(tmp_path: Path) -> None:
     """A month's query fails while the next month's is already running: the sync raises the
     warehouse's error, every connection is returned, and the store holds the previous sync's rows,
