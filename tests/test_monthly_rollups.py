@@ -100,8 +100,32 @@ def test_a_store_from_schema_version_1_gets_its_monthly_rollups(tmp_path: Path) 
     Store(store_url).dispose()
     _assert_consistent(store_url)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT max(version) FROM ftready_schema_version")).scalar() == SCHEMA_VERSION == 2
+        assert conn.execute(sa.text("SELECT max(version) FROM ftready_schema_version")).scalar() == SCHEMA_VERSION == 3
     engine.dispose()
+
+
+def test_a_store_from_schema_version_2_gets_the_source_day_index(tmp_path: Path) -> None:
+    """Without it a sync's DELETE of a source's days reads every row of the source (SQLite picks the primary key)."""
+    calls = make_calls(2000, NOW, days=100)
+    url = f"sqlite:///{tmp_path / 'wh.db'}"
+    write_table(url, "llm_calls", calls, text_timestamps=True)
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    _sync(native_source(url), store_url)
+    engine = sa.create_engine(store_url)
+    delete = "DELETE FROM call_rollups WHERE source = 'wh' AND day >= '2026-11-01' AND day < '2026-11-08'"
+    with engine.begin() as conn:  # what ftready 0.x with schema version 2 left behind
+        conn.execute(sa.text("DROP INDEX ix_call_rollups_source_day"))
+        conn.execute(sa.text("UPDATE ftready_schema_version SET version = 2"))
+        assert "(source=?)" in conn.execute(sa.text(f"EXPLAIN QUERY PLAN {delete}")).all()[0][-1]
+    engine.dispose()  # its connection keeps the statement prepared with the old plan
+    Store(store_url).dispose()
+    with engine.connect() as conn:
+        plan = conn.execute(sa.text(f"EXPLAIN QUERY PLAN {delete}")).all()[0][-1]
+        assert "ix_call_rollups_source_day (source=? AND day>? AND day<?)" in plan
+        assert conn.execute(sa.text("SELECT max(version) FROM ftready_schema_version")).scalar() == 3
+    engine.dispose()
+    _sync(native_source(url), store_url, now=NOW + timedelta(hours=1))
+    _assert_consistent(store_url)
 
 
 def _priced_sums(rollups: pd.DataFrame, prices: PriceLookup) -> pd.DataFrame:
