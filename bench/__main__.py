@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.data import INCREMENT_NOW, NOW, BenchTable, append_rows, duckdb_url, ensure_table, remove_appended
+from bench.data import INCREMENT_NOW, NOW, BenchTable, duckdb_url, ensure_table, with_appended_rows
 from bench.worker import RESULT_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,22 +197,20 @@ def _incremental(entry: TableRun, options: Options, work: Path, say: Any) -> Non
     baseline = _b1_store(work, table, options.runs - 1)
     if not baseline.exists():  # B1 skipped: backfill once, unmeasured
         run_case(_spec("sync", table, store=str(baseline), now=NOW.isoformat()))
-    entry.appended = append_rows(table)
-    try:
+    with with_appended_rows(table, work) as (appended, count):
+        entry.appended = count
         for mode, ingested in (("ingested", True), ("lookback", False)):
             measured = entry.approaches[f"incremental_{mode}"] = Measured()
             for number in range(options.runs):
                 store = work / f"b2-{table.backend}-{table.name}-{mode}.db"
                 _copy_store(baseline, store)
                 result = run_case(
-                    _spec("sync", table, store=str(store), now=INCREMENT_NOW.isoformat(), ingested_at=ingested)
+                    _spec("sync", appended, store=str(store), now=INCREMENT_NOW.isoformat(), ingested_at=ingested)
                 )
                 if result["mode"] != mode:
                     raise CaseFailed(f"incremental sync ran in mode {result['mode']!r}, expected {mode!r}")
                 measured.results.append(result)
                 say(f"  B2 {mode:<8} run {number + 1}: {result['seconds']:8.3f} s  ({result['days']} days recomputed)")
-    finally:
-        remove_appended(table)
 
 
 def _store_case(report: Report, case: str, workloads: int, work: Path, say: Any) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
 from bench.__main__ import main, parse_size
 from bench.data import NATIVE_COLUMNS as BENCH_COLUMNS
-from bench.data import table_name
+from bench.data import BenchTable, duckdb_url, ensure_table, table_name
 from tests.conftest import POSTGRES_URL
 from tests.factories import NATIVE_COLUMNS
 
@@ -32,11 +33,19 @@ def _run(tmp_path: Path, *args: str) -> str:
 
 
 def test_bench_smoke_duckdb(tmp_path: Path) -> None:
-    """Incremental syncs (after an unmeasured backfill) and the report (which evaluates first)."""
+    """Incremental syncs (after an unmeasured backfill) and the report (which evaluates first).
+
+    B2 appends its rows to a copy of the DuckDB file: rows deleted from a DuckDB table stay in its
+    row groups, which raised the next run's backfill memory, so the built file must stay as it was."""
+    database = tmp_path / "data" / "warehouse.duckdb"
+    ensure_table(BenchTable("duckdb", duckdb_url(database.parent), 3000))
+    built = hashlib.sha256(database.read_bytes()).hexdigest()
     text = _run(tmp_path, "--backends", "duckdb", "--cases", "b2,b4", "--eval-days", "60", "--report-workloads", "3")
     assert "### B2 incremental sync" in text and "| ingested |" in text and "| lookback |" in text
     assert "### B4 weekly report" in text or "- report:" in text
     assert "## Machine" in text and "## Versions" in text
+    assert hashlib.sha256(database.read_bytes()).hexdigest() == built
+    assert sorted(p.name for p in database.parent.iterdir()) == ["warehouse.duckdb"]
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="FTREADY_TEST_POSTGRES_URL is not set (CI sets it; see .ci/run)")
