@@ -86,12 +86,17 @@ def test_monthly_rollups_on_a_postgresql_store(tmp_path: Path, postgres_store_ur
     _assert_consistent(postgres_store_url)
 
 
-def test_a_store_from_schema_version_1_gets_its_monthly_rollups(tmp_path: Path) -> None:
-    calls = make_calls(2000, NOW, days=100)
+def _synced_sqlite_store(tmp_path: Path) -> tuple[str, str]:
+    """A SQLite warehouse of 100 days of calls and a store synced from it: (warehouse URL, store URL)."""
     url = f"sqlite:///{tmp_path / 'wh.db'}"
-    write_table(url, "llm_calls", calls, text_timestamps=True)
+    write_table(url, "llm_calls", make_calls(2000, NOW, days=100), text_timestamps=True)
     store_url = f"sqlite:///{tmp_path / 'state.db'}"
     _sync(native_source(url), store_url)
+    return url, store_url
+
+
+def test_a_store_from_schema_version_1_gets_its_monthly_rollups(tmp_path: Path) -> None:
+    _, store_url = _synced_sqlite_store(tmp_path)
     engine = sa.create_engine(store_url)
     with engine.begin() as conn:  # what ftready before the monthly table left behind
         conn.execute(sa.text("DROP TABLE call_rollups_monthly"))
@@ -106,14 +111,10 @@ def test_a_store_from_schema_version_1_gets_its_monthly_rollups(tmp_path: Path) 
 
 def test_a_store_from_schema_version_2_gets_the_source_day_index(tmp_path: Path) -> None:
     """Without it a sync's DELETE of a source's days reads every row of the source (SQLite picks the primary key)."""
-    calls = make_calls(2000, NOW, days=100)
-    url = f"sqlite:///{tmp_path / 'wh.db'}"
-    write_table(url, "llm_calls", calls, text_timestamps=True)
-    store_url = f"sqlite:///{tmp_path / 'state.db'}"
-    _sync(native_source(url), store_url)
+    url, store_url = _synced_sqlite_store(tmp_path)
     engine = sa.create_engine(store_url)
     delete = "DELETE FROM call_rollups WHERE source = 'wh' AND day >= '2026-11-01' AND day < '2026-11-08'"
-    with engine.begin() as conn:  # what ftready 0.x with schema version 2 left behind
+    with engine.begin() as conn:  # what ftready at schema version 2 left behind
         conn.execute(sa.text("DROP INDEX ix_call_rollups_source_day"))
         conn.execute(sa.text("UPDATE ftready_schema_version SET version = 2"))
         assert "(source=?)" in conn.execute(sa.text(f"EXPLAIN QUERY PLAN {delete}")).all()[0][-1]
