@@ -288,9 +288,10 @@ def with_appended_rows(table: BenchTable, work: Path, fraction: float = 0.01) ->
     """
     target, copy = table, work / "warehouse-b2.duckdb"
     if table.backend == "duckdb":
+        built = sa.make_url(table.url).database
         for suffix in ("", ".wal"):  # the write-ahead log too, if changes are not checkpointed yet
-            if Path(f"{sa.make_url(table.url).database}{suffix}").exists():
-                shutil.copyfile(f"{sa.make_url(table.url).database}{suffix}", f"{copy}{suffix}")
+            if Path(f"{built}{suffix}").exists():
+                shutil.copyfile(f"{built}{suffix}", f"{copy}{suffix}")
         target = BenchTable(table.backend, f"duckdb:///{copy}", table.rows)
     try:
         yield target, append_rows(target, fraction)
