@@ -135,14 +135,12 @@ class Warehouse:
 
     @property
     def query_concurrency(self) -> int:
-        """How many chunk queries a sync keeps running at once: 1 on DuckDB, which already spreads
-        one query over every core inside this process and whose memory limit, lowered between
-        queries to empty its cache (`_release_duckdb_cache`), is shared by all its connections
-        (settings refuse more); elsewhere the source's `concurrent_queries`, by default 2, as a
-        server (or SQLite, which releases the GIL while it steps) runs each query on one core."""
-        if self.engine.dialect.name == "duckdb":
-            return 1
-        return self.source.concurrent_queries or 2
+        """How many chunk queries a sync keeps running at once: the source's `concurrent_queries`,
+        else 1 on DuckDB, which already spreads one query over every core inside this process and
+        whose memory limit, lowered between queries to empty its cache (`_release_duckdb_cache`), is
+        shared by all its connections (settings refuse more there), and 2 elsewhere, as a server (or
+        SQLite, which releases the GIL while it steps) runs each query on one core."""
+        return self.source.concurrent_queries or (1 if self.source.runs_on_duckdb else 2)
 
     @property
     def has_ingested_at(self) -> bool:

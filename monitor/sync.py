@@ -170,7 +170,7 @@ def _sync_calls(
         last_day = mark.get("last_day") or first_day
         days = _day_span(max(first_day, last_day - timedelta(days=source.lookback_days)), tomorrow)
 
-    chunks = _spread(list(_chunks(days, source.chunk)), warehouse.query_concurrency)
+    chunks = _spread(_chunks(days, source.chunk), warehouse.query_concurrency)
     completed = _months_completed(chunks)
     warehouse.calls(wconn)  # the table is reflected once, before the helper threads query it
     with closing(_prefetched(warehouse, chunks, wconn)) as fetched:
@@ -252,11 +252,12 @@ def _prefetched(
             context.__exit__(None, None, None)
 
 
-def _spread(chunks: list[tuple[date, date]], parts: int) -> list[tuple[date, date]]:
-    """The chunks, the longest split in two at a day until there are `parts` of them (or every one is
-    a day), so that an incremental sync's few days also run as `parts` queries at once. A day's
-    groups do not depend on the other days: splitting changes which query counts a day, not what it counts."""
-    chunks = list(chunks)
+def _spread(runs: Iterable[tuple[date, date]], parts: int) -> list[tuple[date, date]]:
+    """The runs of days as chunks, the longest split in two at a day until there are `parts` of them
+    (or every one is a day), so that an incremental sync's few days also run as `parts` queries at
+    once. A day's groups do not depend on the other days: splitting changes which query counts a
+    day, not what it counts."""
+    chunks = list(runs)
     while 0 < len(chunks) < parts:
         longest = max(range(len(chunks)), key=lambda i: (chunks[i][1] - chunks[i][0]).days)
         start, end = chunks[longest]
