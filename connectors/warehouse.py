@@ -9,6 +9,7 @@ Labeled examples are pulled in keyset pages ordered by (updated_at or created_at
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
@@ -39,6 +40,9 @@ MAX_COST_USD = 1_000_000  # per call
 _TIMEOUT_CODES = frozenset({"57014", 1969, 3024})
 EPOCH = date(1970, 1, 1)  # calls timestamped before this are quarantined as implausible_timestamp
 _DUCKDB_EVICT_TO = "8MB"  # the momentary DuckDB memory limit that empties its block cache after a chunk
+_DUCKDB_WORKING_MB = 16  # a DuckDB query's first memory limit (`Warehouse._working_limit`), at least
+_DUCKDB_WORKING_MB_PER_THREAD = 4
+_SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 _ROLLUP_COLUMNS = (
     "workload", "model", "prompt_version", "day", "reason", "calls", "errors", "input_tokens", "output_tokens",
     "cost_usd", "cost_calls", "uncosted_input_tokens", "uncosted_output_tokens",
@@ -78,6 +82,7 @@ class Warehouse:
         self._calls: tuple[sa.Table, CallExprs] | None = None
         self._examples: sa.Table | None = None
         self._example_exprs: ExampleExprs | None = None
+        self._working: str | None = None  # DuckDB's memory limit for the next query (`_working_limit`)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -271,29 +276,60 @@ class Warehouse:
             )
 
     def _fetch(self, conn: Connection, statement: sa.Executable) -> tuple[list[str], Sequence[sa.Row[Any]]]:
-        """A query's column names and all its rows; on DuckDB, then its block cache emptied."""
-        result = execute(conn, statement)
+        """A query's column names and all its rows. On a DuckDB database the query runs under the
+        working memory limit (`_working_limit`), raised to the configured one for this and every
+        later query of the sync if DuckDB runs out of it; then its block cache is emptied."""
+        working = self._working_limit(conn)
+        if working is not None:
+            conn.exec_driver_sql(f"SET memory_limit = '{working}'")
+        try:
+            result = execute(conn, statement)
+        except OperationalError as exc:
+            configured = self.source.duckdb_memory
+            if working is None or working == configured or "Out of Memory Error" not in first_line(exc):
+                raise
+            conn.rollback()
+            self._working = configured
+            conn.exec_driver_sql(f"SET memory_limit = '{configured}'")
+            result = execute(conn, statement)
         keys, rows = list(result.keys()), result.all()
         self._release_duckdb_cache(conn)
         return keys, rows
 
+    def _working_limit(self, conn: Connection) -> str | None:
+        """The memory limit a DuckDB query starts with: 16MB, or 4MB per DuckDB thread where that is
+        more, and never above the configured `duckdb_memory`; None where ftready sets no limit.
+
+        DuckDB caches every table block a query reads up to its limit, though a sync reads each block
+        once: under 128MB, the blocks of a month of a 10M-row table and the watermark's scan of the
+        whole table made the sync's peak ~17 MB higher at 10M rows than at 1M (bench/RESULTS.md);
+        under 16MB it is the same at both. What a query holds at once (a chunk's groups, a few
+        blocks per thread) fits; a query that needs more gets the configured limit (`_fetch`)."""
+        configured = self.source.duckdb_memory
+        if configured is None or self.engine.dialect.name != "duckdb":
+            return None
+        if self._working is None:
+            threads = int(conn.exec_driver_sql("SELECT current_setting('threads')").scalar() or 1)
+            megabytes = max(_DUCKDB_WORKING_MB, _DUCKDB_WORKING_MB_PER_THREAD * threads)
+            self._working = configured if _size_bytes(configured) <= megabytes * 10**6 else f"{megabytes}MB"
+        return self._working
+
     def _release_duckdb_cache(self, conn: Connection) -> None:
         """Empty DuckDB's cache of the table blocks the last query read.
 
-        DuckDB runs in this process and keeps every block it reads cached up to its memory limit,
+        DuckDB runs in this process and keeps the blocks it reads cached up to its memory limit,
         so a sync's memory grew with the table until the limit (bench/RESULTS.md), though a sync
         reads each block once (each chunk its own days; the watermark and undated scans once).
-        Lowering the limit makes DuckDB drop its unpinned blocks; the configured limit is then set
-        again for the next query, whose working set it bounds.
+        Lowering the limit makes DuckDB drop its unpinned blocks; the working limit is then set
+        again for whatever runs on the connection next.
         """
-        limit = self.source.duckdb_memory
-        if limit is None or self.engine.dialect.name != "duckdb":
+        if self._working is None:
             return
         try:
             conn.exec_driver_sql(f"SET memory_limit = '{_DUCKDB_EVICT_TO}'")
         except SQLAlchemyError:
             pass  # blocks still pinned: they stay cached until the next query
-        conn.exec_driver_sql(f"SET memory_limit = '{limit}'")  # validated by settings: digits and a unit
+        conn.exec_driver_sql(f"SET memory_limit = '{self._working}'")  # validated by settings: digits and a unit
 
     def undated_counts(self, conn: Connection, tomorrow: date) -> dict[str, int]:
         """Rows that belong to no day we can count: NULL or unparseable timestamps, in the future, or
@@ -454,6 +490,12 @@ def create_source_engine(source: SourceSettings) -> Engine:
             ) from None
     prepare_engine(engine, source.query_timeout, duckdb_memory_limit=source.duckdb_memory)
     return engine
+
+
+def _size_bytes(size: str) -> float:
+    """A memory size as settings validated it (digits and a unit, e.g. 128MB), in bytes."""
+    number, unit = re.fullmatch(r"([\d.]+)\s*(\w+)", size).groups()  # type: ignore[union-attr]
+    return float(number) * _SIZE_UNITS[unit]
 
 
 def _is_constant(expr: ColumnElement) -> bool:

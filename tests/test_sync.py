@@ -95,20 +95,31 @@ def test_duckdb_runs_under_the_source_memory_limit(tmp_path: Path, limit: str | 
     _assert_matches_oracle(store_url, calls)
 
 
-def test_duckdb_cache_is_emptied_after_each_chunk_and_the_limit_restored(tmp_path: Path) -> None:
-    """A sync reads each block once: the blocks a chunk query read do not stay cached up to the limit."""
-    from connectors.warehouse import Warehouse
-
-    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+def _duckdb_calls(url: str, rows: int, *, workloads: int, seconds: int) -> None:
+    """A DuckDB call table: `rows` production calls over `workloads` workloads, one every few
+    seconds from 2026-08-01 (`seconds`: the span they cycle through)."""
     with sa.create_engine(url).begin() as conn:
         conn.exec_driver_sql(
             "CREATE TABLE llm_calls AS SELECT 'c' || range AS call_id, "
-            "TIMESTAMP '2026-08-01' + to_seconds(range % 8000000) AS created_at, 'w' || (range % 7) AS feature, "
+            f"TIMESTAMP '2026-08-01' + to_seconds(range % {seconds}) AS created_at, 'w' || (range % {workloads}) AS feature, "
             "'m' || (range % 3) AS model, hash(range) % 3000 AS prompt_tokens, hash(range + 1) % 800 AS completion_tokens, "
             "(hash(range + 2) % 90000) / 10.0 AS latency_ms, 'ok' AS status, 0.001 AS cost, 'v1' AS prompt_version, "
-            "'production' AS environment, 'chat' AS operation, TIMESTAMP '2026-08-01' + to_seconds(range % 8000000) AS loaded_at "
-            "FROM range(3000000)"
+            f"'production' AS environment, 'chat' AS operation, TIMESTAMP '2026-08-01' + to_seconds(range % {seconds}) AS loaded_at "
+            f"FROM range({rows})"
         )
+
+
+def _duckdb_limit(conn: sa.Connection) -> str:
+    return conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar().replace(" ", "")
+
+
+def test_duckdb_cache_is_emptied_after_each_chunk_and_queries_run_under_a_working_limit(tmp_path: Path) -> None:
+    """A sync reads each block once: the blocks a chunk query read do not stay cached, and queries run
+    under a working limit well below the configured 128MB, so that DuckDB does not cache them."""
+    from connectors.warehouse import Warehouse
+
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    _duckdb_calls(url, 3_000_000, workloads=7, seconds=8_000_000)
     warehouse = Warehouse(_settings(native_source(url), "sqlite://").sources[0])
     cached = "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
     try:
@@ -117,9 +128,36 @@ def test_duckdb_cache_is_emptied_after_each_chunk_and_the_limit_restored(tmp_pat
             assert conn.exec_driver_sql(cached).scalar() > 16 * 2**20
             assert sum(r.calls for r in warehouse.rollups(conn, NOW.date() - timedelta(days=200), NOW.date())) == 3_000_000
             assert conn.exec_driver_sql(cached).scalar() <= 8 * 2**20
-            assert conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar().replace(" ", "") == "122.0MiB"
+            threads = conn.exec_driver_sql("SELECT current_setting('threads')").scalar()
+            working = max(16, 4 * threads) * 10**6 / 2**20  # 16MB, or 4MB per thread; DuckDB shows it in MiB
+            assert _duckdb_limit(conn) == f"{int(working * 10) / 10:.1f}MiB"
+            assert warehouse.newest_ingested(conn) is not None
+            assert conn.exec_driver_sql(cached).scalar() <= 8 * 2**20
     finally:
         warehouse.close()
+
+
+def test_duckdb_query_that_outgrows_the_working_limit_runs_under_the_configured_one(tmp_path: Path) -> None:
+    """A month of 72,000 groups needs more than the working limit: the query runs again under
+    `duckdb_memory_limit`, which later queries keep; with that limit set as low, the sync fails."""
+    from connectors.warehouse import Warehouse
+
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    _duckdb_calls(url, 240_000, workloads=8_000, seconds=10 * 86_400)  # 8,000 workloads on each of 10 days
+    warehouse = Warehouse(_settings(native_source(url), "sqlite://").sources[0])
+    try:
+        with warehouse.connect() as conn:
+            rows = warehouse.rollups(conn, NOW.date().replace(month=8, day=1), NOW.date().replace(month=9, day=1))
+            assert _duckdb_limit(conn) == "122.0MiB"
+            groups = "SELECT count(*) FROM (SELECT DISTINCT feature, model, CAST(created_at AS DATE) FROM llm_calls)"
+            assert len(rows) == conn.exec_driver_sql(groups).scalar() == 72_000
+    finally:
+        warehouse.close()
+    assert sum(r.calls for r in rows) == 240_000
+    with pytest.raises(SourceError, match=r"duckdb_memory_limit: 16MB\): Out of Memory Error"):
+        _sync(native_source(url, duckdb_memory_limit="16MB"), f"sqlite:///{tmp_path / 'state.db'}")
+    [result] = _sync(native_source(url), f"sqlite:///{tmp_path / 'state.db'}")
+    assert result.calls == 240_000
 
 
 def test_duckdb_out_of_memory_names_the_setting_to_raise(tmp_path: Path) -> None:
