@@ -297,8 +297,10 @@ class Warehouse:
         return keys, rows
 
     def _working_limit(self, conn: Connection) -> str | None:
-        """The memory limit a DuckDB query starts with: 16MB, or 4MB per DuckDB thread where that is
-        more, and never above the configured `duckdb_memory`; None where ftready sets no limit.
+        """The memory limit a DuckDB query starts with: for a DuckDB database 16MB, or 4MB per DuckDB
+        thread where that is more, never above the configured `duckdb_memory`; for `path:` files
+        with a `duckdb_memory_limit`, that limit (their CSV and JSON readers need 32 MB buffers per
+        thread); None where ftready sets no limit.
 
         DuckDB caches every table block a query reads up to its limit, though a sync reads each block
         once: under 128MB, the blocks of a month of a 10M-row table and the watermark's scan of the
@@ -308,7 +310,9 @@ class Warehouse:
         configured = self.source.duckdb_memory
         if configured is None or self.engine.dialect.name != "duckdb":
             return None
-        if self._working is None:
+        if self._working is None and self.source.path is not None:
+            self._working = configured
+        elif self._working is None:
             threads = int(conn.exec_driver_sql("SELECT current_setting('threads')").scalar() or 1)
             megabytes = max(_DUCKDB_WORKING_MB, _DUCKDB_WORKING_MB_PER_THREAD * threads)
             self._working = configured if _size_bytes(configured) <= megabytes * 10**6 else f"{megabytes}MB"

@@ -182,3 +182,25 @@ def test_file_source_rollups_on_csv_with_one_row(tmp_path: Path) -> None:
     [result], store_url = sync(_file_source(str(tmp_path / "calls.csv")), tmp_path)
     assert result.calls == 1
     assert stored_rollups(store_url).calls.tolist() == [1]
+
+
+def test_file_source_queries_run_under_the_configured_duckdb_memory_limit(tmp_path: Path) -> None:
+    """Files get no smaller working limit (CSV and JSON readers need 32 MB buffers per thread): every
+    query runs under `duckdb_memory_limit` itself, Parquet too, and the sync equals the oracle."""
+    from connectors.warehouse import Warehouse
+
+    calls = make_calls(300, NOW, seed=5, days=60)
+    write_files(calls, tmp_path / "calls.parquet", "parquet")
+    source = native_source("unused", duckdb_memory_limit="1GB", backfill_days=70)
+    del source["url"]
+    source["path"] = str(tmp_path / "calls.parquet")
+    settings = settings_from_dict({"store": {"url": f"sqlite:///{tmp_path / 'state.db'}"}, "sources": [source]}, env={})
+    warehouse = Warehouse(settings.sources[0])
+    try:
+        with warehouse.connect() as conn:
+            assert sum(r.calls for r in warehouse.rollups(conn, NOW.date().replace(day=1), NOW.date())) > 0
+            assert conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar().replace(" ", "") == "953.6MiB"
+    finally:
+        warehouse.close()
+    sync_store(settings, now=NOW)
+    pd.testing.assert_frame_equal(store_rollups(settings.store_url), oracle_rollups(calls), check_dtype=False)
