@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from monitor.evaluate import RECENT_DAYS, read_rollups
+from monitor.evaluate import RECENT_DAYS, evaluate_store, metrics_to_json, read_rollups
 from monitor.metrics import PriceLookup, annotate
 from monitor.pricing import PriceEntry, PriceTable
 from monitor.settings import settings_from_dict
@@ -79,11 +79,25 @@ def test_every_kind_of_sync_keeps_monthly_rollups_equal_to_the_daily_ones(tmp_pa
 
 
 def test_monthly_rollups_on_a_postgresql_store(tmp_path: Path, postgres_store_url: str) -> None:
+    """Consistent on a team store too, where sums come back as Decimals: its evaluation equals
+    the same data's on a SQLite store."""
     calls = make_calls(2000, NOW, days=100)
     url = f"sqlite:///{tmp_path / 'wh.db'}"
     write_table(url, "llm_calls", calls, text_timestamps=True)
     _sync(native_source(url), postgres_store_url)
     _assert_consistent(postgres_store_url)
+    sqlite_url = f"sqlite:///{tmp_path / 'state.db'}"
+    _sync(native_source(url), sqlite_url)
+    evaluated = []
+    for store_url in (postgres_store_url, sqlite_url):
+        store = Store(store_url)
+        try:
+            settings = settings_from_dict({"store": {"url": store_url}, "sources": [native_source(url)]}, env={})
+            run = evaluate_store(settings, store, now=NOW, save=False)
+        finally:
+            store.dispose()
+        evaluated.append({name: metrics_to_json(m) for name, m in run.metrics.items()})
+    assert len(evaluated[0]) > 1 and evaluated[0] == evaluated[1]
 
 
 def _synced_sqlite_store(tmp_path: Path) -> tuple[str, str]:
