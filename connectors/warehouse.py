@@ -313,10 +313,13 @@ class Warehouse:
         if self._working is None and self.source.path is not None:
             self._working = configured
         elif self._working is None:
-            threads = int(conn.exec_driver_sql("SELECT current_setting('threads')").scalar() or 1)
-            megabytes = max(_DUCKDB_WORKING_MB, _DUCKDB_WORKING_MB_PER_THREAD * threads)
-            self._working = configured if _size_bytes(configured) <= megabytes * 10**6 else f"{megabytes}MB"
+            self._working = min(configured, self._per_threads(conn), key=_size_bytes)  # the configured one on a tie
         return self._working
+
+    @staticmethod
+    def _per_threads(conn: Connection) -> str:
+        threads = int(conn.exec_driver_sql("SELECT current_setting('threads')").scalar() or 1)
+        return f"{max(_DUCKDB_WORKING_MB, _DUCKDB_WORKING_MB_PER_THREAD * threads)}MB"
 
     def _release_duckdb_cache(self, conn: Connection) -> None:
         """Empty DuckDB's cache of the table blocks the last query read.
@@ -497,7 +500,7 @@ def create_source_engine(source: SourceSettings) -> Engine:
 
 
 def _size_bytes(size: str) -> float:
-    """A memory size as settings validated it (digits and a unit, e.g. 128MB), in bytes."""
+    """A memory size as settings validate it (digits and a unit, e.g. 128MB), in bytes."""
     number, unit = re.fullmatch(r"([\d.]+)\s*(\w+)", size).groups()  # type: ignore[union-attr]
     return float(number) * _SIZE_UNITS[unit]
 

@@ -198,8 +198,8 @@ def _read_frame(conn: sa.Connection, query: sa.Select[Any], numeric: list[str]) 
 
 def _int64(values: tuple[Any, ...]) -> np.ndarray:
     """Sums as int64, a NULL sum (a group without values) as 0. Straight from the driver's ints (or
-    PostgreSQL's Decimals) unless there is a NULL: through an object array, `isna` and `astype`,
-    the 33 value columns of an evaluation of 200 workloads took 0.15 s more."""
+    PostgreSQL's Decimals) unless there is a NULL: through an object array, `isna` and `astype`, an
+    evaluation of 200 workloads took about 50 ms more (bench/RESULTS.md)."""
     try:
         return np.fromiter(values, dtype=np.int64, count=len(values))
     except TypeError:
