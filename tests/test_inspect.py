@@ -125,12 +125,15 @@ def test_inspect_text_output_and_masked_password(truth: pd.DataFrame, tmp_path: 
         (["sqlite:///{tmp}/wh.db"], 2, "give the TABLE"),
         (["nosuch+driver://x", "t"], 2, "not a usable SQLAlchemy URL"),
         (["sqlite:///{tmp}/wh.db", "missing_table"], 1, "does not exist"),
+        (["duckdb:///{tmp}/wh.duckdb", "missing_table"], 1, "table 'missing_table' (from TABLE) does not exist"),
+        (["duckdb:///{tmp}/wh.duckdb", "nosuch.t"], 1, "table 'nosuch.t' (from TABLE) does not exist"),
         (["{tmp}/none-*.parquet"], 1, "matches no files"),
     ],
 )
 def test_inspect_bad_input_exits_with_a_message(args: list[str], code: int, message: str, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     write_frame(f"sqlite:///{tmp_path / 'wh.db'}", "t", pd.DataFrame({"a": [1]}))
+    write_frame(f"duckdb:///{tmp_path / 'wh.duckdb'}", "t", pd.DataFrame({"a": [1]}))
     assert main(["inspect", *(a.format(tmp=tmp_path) for a in args)]) == code
     captured = capsys.readouterr()
     assert message in captured.err
