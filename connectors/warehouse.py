@@ -42,6 +42,7 @@ EPOCH = date(1970, 1, 1)  # calls timestamped before this are quarantined as imp
 _DUCKDB_EVICT_TO = "8MB"  # the momentary DuckDB memory limit that empties its block cache after a chunk
 _DUCKDB_WORKING_MB = 16  # a DuckDB query's first memory limit (`Warehouse._working_limit`), at least
 _DUCKDB_WORKING_MB_PER_THREAD = 4
+_LIMIT_SET = "ftready_duckdb_memory_limit"  # Connection.info: the memory limit ftready last set on it
 _SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 _ROLLUP_COLUMNS = (
     "workload", "model", "prompt_version", "day", "reason", "calls", "errors", "input_tokens", "output_tokens",
@@ -280,8 +281,8 @@ class Warehouse:
         working memory limit (`_working_limit`), raised to the configured one for this and every
         later query of the sync if DuckDB runs out of it; then its block cache is emptied."""
         working = self._working_limit(conn)
-        if working is not None:
-            conn.exec_driver_sql(f"SET memory_limit = '{working}'")
+        if working is not None and conn.info.get(_LIMIT_SET) != working:
+            _set_memory_limit(conn, working)
         try:
             result = execute(conn, statement)
         except OperationalError as exc:
@@ -290,7 +291,7 @@ class Warehouse:
                 raise
             conn.rollback()
             self._working = configured
-            conn.exec_driver_sql(f"SET memory_limit = '{configured}'")
+            _set_memory_limit(conn, configured)
             result = execute(conn, statement)
         keys, rows = list(result.keys()), result.all()
         self._release_duckdb_cache(conn)
@@ -336,7 +337,7 @@ class Warehouse:
             conn.exec_driver_sql(f"SET memory_limit = '{_DUCKDB_EVICT_TO}'")
         except SQLAlchemyError:
             pass  # blocks still pinned: they stay cached until the next query
-        conn.exec_driver_sql(f"SET memory_limit = '{self._working}'")  # validated by settings: digits and a unit
+        _set_memory_limit(conn, self._working)
 
     def undated_counts(self, conn: Connection, tomorrow: date) -> dict[str, int]:
         """Rows that belong to no day we can count: NULL or unparseable timestamps, in the future, or
@@ -497,6 +498,13 @@ def create_source_engine(source: SourceSettings) -> Engine:
             ) from None
     prepare_engine(engine, source.query_timeout, duckdb_memory_limit=source.duckdb_memory)
     return engine
+
+
+def _set_memory_limit(conn: Connection, limit: str) -> None:
+    """Set DuckDB's memory limit (a size validated by settings: digits and a unit) and note it on the
+    connection (`_LIMIT_SET`), so that a query already under it sets nothing."""
+    conn.exec_driver_sql(f"SET memory_limit = '{limit}'")
+    conn.info[_LIMIT_SET] = limit
 
 
 def _size_bytes(size: str) -> float:
