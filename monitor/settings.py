@@ -299,7 +299,8 @@ class SourceSettings(_Strict):
         DuckDB's own default for `path:` files, whose CSV and JSON readers need 32 MB buffers per
         thread. The limit bounds what one query may hold: a query returning 60,000 groups needed more
         than 32MB and less than 64MB (bench/RESULTS.md); a query that needs more fails with an error
-        that names the setting."""
+        that names the setting. On a DuckDB database each query starts under a smaller working limit
+        and gets this one only if it needs it (`connectors.warehouse.Warehouse._working_limit`)."""
         if self.duckdb_memory_limit is not None:
             return self.duckdb_memory_limit
         return "128MB" if self.url is not None else None
