@@ -9,7 +9,6 @@ Labeled examples are pulled in keyset pages ordered by (updated_at or created_at
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
@@ -27,7 +26,7 @@ from connectors.tables import reflect_table
 from monitor.errors import SourceError, first_line
 from monitor.gc_pause import gc_paused
 from monitor.histogram import BUCKETS, EDGES_MS, buckets_from_cumulative
-from monitor.settings import SourceSettings
+from monitor.settings import SourceSettings, memory_bytes
 
 UNKNOWN_MODEL = "unknown"
 # A row whose tokens, latency or cost is not a plausible number (NaN, infinite, negative cost, or
@@ -43,7 +42,6 @@ _DUCKDB_EVICT_TO = "8MB"  # the momentary DuckDB memory limit that empties its b
 _DUCKDB_WORKING_MB = 16  # a DuckDB query's first memory limit (`Warehouse._working_limit`), at least
 _DUCKDB_WORKING_MB_PER_THREAD = 4
 _LIMIT_SET = "ftready_duckdb_memory_limit"  # Connection.info: the memory limit ftready last set on it
-_SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 _ROLLUP_COLUMNS = (
     "workload", "model", "prompt_version", "day", "reason", "calls", "errors", "input_tokens", "output_tokens",
     "cost_usd", "cost_calls", "uncosted_input_tokens", "uncosted_output_tokens",
@@ -311,10 +309,10 @@ class Warehouse:
         configured = self.source.duckdb_memory
         if configured is None or self.engine.dialect.name != "duckdb":
             return None
-        if self._working is None and self.source.path is not None:
-            self._working = configured
-        elif self._working is None:
-            self._working = min(configured, self._per_threads(conn), key=_size_bytes)  # the configured one on a tie
+        if self._working is None:
+            self._working = (  # the configured one on a tie
+                configured if self.source.path is not None else min(configured, self._per_threads(conn), key=memory_bytes)
+            )
         return self._working
 
     @staticmethod
@@ -505,12 +503,6 @@ def _set_memory_limit(conn: Connection, limit: str) -> None:
     connection (`_LIMIT_SET`), so that a query already under it sets nothing."""
     conn.exec_driver_sql(f"SET memory_limit = '{limit}'")
     conn.info[_LIMIT_SET] = limit
-
-
-def _size_bytes(size: str) -> float:
-    """A memory size as settings validate it (digits and a unit, e.g. 128MB), in bytes."""
-    number, unit = re.fullmatch(r"([\d.]+)\s*(\w+)", size).groups()  # type: ignore[union-attr]
-    return float(number) * _SIZE_UNITS[unit]
 
 
 def _is_constant(expr: ColumnElement) -> bool:

@@ -234,6 +234,17 @@ def _check_roles(columns: Mapping[str, str], allowed: tuple[str, ...], preset: s
         )
 
 
+MEMORY_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+"""The units DuckDB takes in a memory size, in bytes."""
+_MEMORY_SIZE = re.compile(rf"(\d+(?:\.\d+)?)\s*({'|'.join(MEMORY_UNITS)})")
+
+
+def memory_bytes(size: str) -> float:
+    """A memory size as `duckdb_memory_limit` takes it (digits and a unit, e.g. 128MB), in bytes."""
+    number, unit = _MEMORY_SIZE.fullmatch(size.strip()).groups()  # type: ignore[union-attr]
+    return float(number) * MEMORY_UNITS[unit]
+
+
 class SourceSettings(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     url: SecretStr | None = None
@@ -258,7 +269,7 @@ class SourceSettings(_Strict):
     def _size(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value.strip()):
+        if not _MEMORY_SIZE.fullmatch(value.strip()):
             raise ValueError(f"{value!r} is not a size; expected e.g. 32MB or 1GB")
         return value.strip()
 
